@@ -1,0 +1,1 @@
+"""I/O helpers and custom Kedro datasets."""
