@@ -43,16 +43,17 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     if annotation is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
-        for arg in args:
-            if arg is type(None) and value is None:
-                return None
-            if arg is type(None):
-                continue
+        if value is None and type(None) in args:
+            return None
+        candidates = [arg for arg in args if arg is not type(None)]
+        errors: list[ParameterError] = []
+        for arg in candidates:
             try:
                 return _check_type(value, arg, where)
             except ParameterError as err:
-                errors.append(str(err))
+                errors.append(err)
+        if len(errors) == 1:  # Optional[X]: X's own message is the useful one
+            raise errors[0]
         raise ParameterError(f"{where}: {value!r} matches none of {annotation}")
     if origin is typing.Literal:
         if value not in args:
