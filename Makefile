@@ -11,6 +11,7 @@ MAIN_PIPELINE ?= scenes
 export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+export KEDRO_DISABLE_TELEMETRY := 1
 
 .PHONY: run test install lint lock viz mlflow-ui clean
 

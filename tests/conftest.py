@@ -21,7 +21,7 @@ def project_copy(tmp_path: Path) -> Callable[..., Path]:
     def make(params: dict[str, dict[str, object]] | None = None) -> Path:
         root = tmp_path / "project"
         root.mkdir()
-        for item in ("pyproject.toml", "dvc.yaml", "README.md", ".gitignore"):
+        for item in ("pyproject.toml", "dvc.yaml", "README.md", ".gitignore", ".telemetry"):
             if (PROJECT_ROOT / item).exists():
                 shutil.copy2(PROJECT_ROOT / item, root / item)
         shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))

@@ -16,13 +16,17 @@ SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for subprocesses: this interpreter's bin first on PATH, offline."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update({"DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "GIT_TERMINAL_PROMPT": "0"})
+    env.update(
+        {"DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "GIT_TERMINAL_PROMPT": "0",
+         "KEDRO_DISABLE_TELEMETRY": "1"}
+    )
     env.update(extra or {})
     return env
 
