@@ -106,6 +106,8 @@ class MlflowTrackingHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         if not self._config.get("enabled", True) or os.environ.get("DATARECIPES_TRACKING") == "off":
             return
+        if int(os.environ.get("RANK", "0")) != 0:
+            return  # under `accelerate launch` only the main process tracks the run
         import mlflow
 
         uri = (
