@@ -5,12 +5,19 @@ only (no pixels), and the same plus rendering (no PNG encoding, no files). The f
 includes PNG encoding and writing every file the catalog writes (images, the five ProVision
 layers, depth .npy, mask .npz, metadata parquet).
 
-    PYTHONPATH=src python benchmarks/scenes.py [--n 500]
+It also times ``dvc repro`` on a fresh git+DVC copy of the project: the first repro (runs
+the ``scenes`` stage) as the baseline for the second, a no-op that must only check hashes.
+
+    .venv/bin/python benchmarks/scenes.py [--n 500] [--dvc-n 50]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,9 +56,48 @@ def time_generate_render_write(params: ScenesParams, root: Path) -> float:
     return time.perf_counter() - start
 
 
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def time_dvc_repro(n_scenes: int) -> tuple[float, float]:
+    """Seconds for the first ``dvc repro`` (builds scenes) and for the no-op second one."""
+    import yaml
+
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "KEDRO_DISABLE_TELEMETRY": "1",
+           "DATARECIPES_TRACKING": "off"}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "project"
+        root.mkdir()
+        for item in ("pyproject.toml", "dvc.yaml", ".gitignore", ".telemetry"):
+            shutil.copy2(PROJECT / item, root / item)
+        shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+        (root / "conf" / "local").mkdir()
+        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        for layer in ("01_raw", "08_reporting"):
+            (root / "data" / layer).mkdir(parents=True)
+        params_file = root / "conf/base/parameters_scenes.yml"
+        params = yaml.safe_load(params_file.read_text())
+        params["scenes"]["n_scenes"] = n_scenes
+        params_file.write_text(yaml.safe_dump(params))
+        for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                    ["git", "-c", "user.email=b@example.invalid", "-c", "user.name=b",
+                     "commit", "-qm", "x"]):
+            subprocess.run(cmd, cwd=root, env=env, check=True, capture_output=True)
+        timings = []
+        for _ in range(2):
+            start = time.perf_counter()
+            subprocess.run(["dvc", "repro", "scenes"], cwd=root, env=env, check=True,
+                           capture_output=True)
+            timings.append(time.perf_counter() - start)
+    return timings[0], timings[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500, help="number of scenes")
+    parser.add_argument("--dvc-n", type=int, default=50, help="scenes in the DVC timing")
     args = parser.parse_args()
     params = ScenesParams(n_scenes=args.n)
     layout = time_layout_only(params)
@@ -62,6 +108,10 @@ def main() -> None:
     print(f"  baseline: layout + relations + caption  {_rate(args.n, layout)}")
     print(f"  baseline: + render (pixels/depth/masks) {_rate(args.n, render)}")
     print(f"  measured: generate + render + write     {_rate(args.n, full)}")
+    first, noop = time_dvc_repro(args.dvc_n)
+    print(f"dvc repro (scenes stage, N={args.dvc_n})")
+    print(f"  baseline: first repro (runs the stage)  {first:6.2f} s")
+    print(f"  measured: second repro (no-op)          {noop:6.2f} s")
 
 
 if __name__ == "__main__":
