@@ -13,8 +13,12 @@ that earlier stages produced are reused.
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
+import importlib
+import pkgutil
+
 from kedro.pipeline import Pipeline
+
+import datarecipes.pipelines
 
 #: Recipe → the recipes whose outputs it consumes (transitively listed, in order).
 UPSTREAM: dict[str, tuple[str, ...]] = {
@@ -27,8 +31,22 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
 MAIN_JOB = ("thinklite", "scenes")
 
 
+def _own_pipelines() -> dict[str, Pipeline]:
+    """Every package under ``datarecipes.pipelines`` with its ``create_pipeline()``.
+
+    Not ``kedro.framework.project.find_pipelines``: since Kedro 1.7 it loads only the
+    pipelines named on the command line, and a chain needs its upstream recipes too.
+    """
+    found: dict[str, Pipeline] = {}
+    for module in pkgutil.iter_modules(datarecipes.pipelines.__path__):
+        if module.ispkg:
+            package = importlib.import_module(f"datarecipes.pipelines.{module.name}")
+            found[module.name] = package.create_pipeline()
+    return found
+
+
 def register_pipelines() -> dict[str, Pipeline]:
-    own = find_pipelines(raise_errors=True)
+    own = _own_pipelines()
     pipelines: dict[str, Pipeline] = {}
     for name, pipeline in own.items():
         upstream = [own[u] for u in UPSTREAM.get(name, ()) if u in own]

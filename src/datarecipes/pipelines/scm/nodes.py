@@ -1,0 +1,117 @@
+"""Nodes of the ``scm`` pipeline: thin wrappers over :mod:`datarecipes.tabular`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from datarecipes.config import from_params
+from datarecipes.tabular.evaluate import (
+    PredictFn,
+    evaluate_baselines,
+    evaluate_icl,
+    summary_metrics,
+)
+from datarecipes.tabular.params import ScmParams
+from datarecipes.tabular.plots import accuracy_grid
+from datarecipes.tabular.prior import SCMTask, generate_tasks, prior_summary
+from datarecipes.tabular.sft import build_sft_records
+from datarecipes.tabular.tables import Table, parse_table
+
+log = logging.getLogger(__name__)
+
+
+def _params(scm: Mapping[str, Any] | ScmParams) -> ScmParams:
+    if isinstance(scm, ScmParams):
+        return scm
+    return from_params(ScmParams, scm, where="parameters_scm.yml: scm")
+
+
+def generate_prior_tasks(
+    scm: Mapping[str, Any] | ScmParams,
+) -> tuple[list[SCMTask], list[dict[str, Any]], dict[str, float]]:
+    """Draw ``n_tasks`` SCM-prior tables: (tasks, their configurations, prior metrics)."""
+    p = _params(scm)
+    start = time.perf_counter()
+    tasks = generate_tasks(p.n_tasks, p.seed, p.prior, workers=p.workers, progress=True)
+    seconds = time.perf_counter() - start
+    metrics = prior_summary(tasks)
+    metrics["tables_per_second"] = p.n_tasks / max(seconds, 1e-9)
+    return tasks, [t.config for t in tasks], metrics
+
+
+def _records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(records, columns=["messages", "meta"])
+
+
+def build_sft_corpus(
+    tasks: list[SCMTask], scm: Mapping[str, Any] | ScmParams, tokenizer: Any = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, val) SFT records (``messages`` + ``meta``), each prompt checked against the
+    context with ``tokenizer`` (a byte-count upper bound when None)."""
+    p = _params(scm)
+    train, val = build_sft_records(
+        tasks, p.sft_shots, p.sft_test_rows, p.seed, val_fraction=p.val_fraction,
+        progress=True, tokenizer=tokenizer, max_length=p.max_prompt_tokens,
+        on_too_long=p.on_too_long, teacher=p.rf_teacher,
+    )
+    return _records_frame(train), _records_frame(val)
+
+
+def load_real_tables(
+    raw_tables: Mapping[str, Callable[[], bytes]], scm: Mapping[str, Any] | ScmParams
+) -> dict[str, Table]:
+    """Clean the selected CSVs of the ``scm_real_tables`` folder (all when ``tables`` is null)."""
+    p = _params(scm)
+    names = sorted(raw_tables) if p.tables is None else list(p.tables)
+    missing = [n for n in names if n not in raw_tables]
+    if missing:
+        raise ValueError(
+            f"parameters_scm.yml: scm.tables names {missing}, not in the scm_real_tables folder "
+            f"(found {sorted(raw_tables)})"
+        )
+    tables = {}
+    for name in names:
+        tables[name] = parse_table(raw_tables[name](), name, max_classes=p.max_classes,
+                                   encoding_fallback=p.encoding_fallback,
+                                   source=f"scm_real_tables/{name}.csv")
+        for note in tables[name].notes:
+            log.info(note)
+    return tables
+
+
+def evaluate_baselines_node(
+    tables: dict[str, Table], scm: Mapping[str, Any] | ScmParams
+) -> pd.DataFrame:
+    """Baselines on every table and shot count (same splits and shots as the LM)."""
+    p = _params(scm)
+    return evaluate_baselines(tables, p.eval_shots, p.baselines, split_seed=p.split_seed,
+                              test_fraction=p.test_fraction, max_test_rows=p.max_test_rows,
+                              progress=True)
+
+
+def evaluate_lm(
+    tables: dict[str, Table], predict_fn: PredictFn, scm: Mapping[str, Any] | ScmParams,
+    tokenizer: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The LM (``predict_fn``: prompts -> generations) on every table: (metrics, predictions)."""
+    p = _params(scm)
+    return evaluate_icl(
+        predict_fn, tables, p.eval_shots, test_rows_per_prompt=p.test_rows_per_prompt,
+        shuffle_seeds=p.shuffle_seeds, split_seed=p.split_seed, test_fraction=p.test_fraction,
+        max_test_rows=p.max_test_rows, tokenizer=tokenizer, max_length=p.max_prompt_tokens,
+        on_too_long=p.on_too_long, progress=True,
+    )
+
+
+def scm_report(*method_tables: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float], Figure]:
+    """Merge the per-method tables: (eval table, flat metrics, accuracy-vs-shots figure)."""
+    table = pd.concat([t for t in method_tables if t is not None and not t.empty],
+                      ignore_index=True)
+    table = table.sort_values(["dataset", "method", "shots"]).reset_index(drop=True)
+    return table, summary_metrics(table), accuracy_grid(table)
