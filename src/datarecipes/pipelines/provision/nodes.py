@@ -1,0 +1,58 @@
+"""Nodes of the ProVision pipeline: they only wire ``datarecipes.provision``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from datarecipes.config import from_params
+from datarecipes.provision import assign_ids, generate_questions, to_conversation, to_table
+from datarecipes.provision.params import ProvisionParams
+from datarecipes.provision.stats import generator_plot, question_metrics
+from datarecipes.scenegraph import SceneGraph
+
+log = logging.getLogger(__name__)
+
+
+def split_graphs(scene_graphs: Mapping[str, SceneGraph],
+                 scene_metadata: pd.DataFrame) -> dict[str, dict[str, SceneGraph]]:
+    """Graphs by split, from the metadata's ``image_id``/``split`` columns."""
+    missing_cols = {"image_id", "split"} - set(scene_metadata.columns)
+    if missing_cols:
+        raise ValueError(f"scene_metadata lacks column(s) {sorted(missing_cols)}")
+    split_of = dict(zip(scene_metadata["image_id"].astype(str), scene_metadata["split"]))
+    unassigned = sorted(set(scene_graphs) - set(split_of))
+    if unassigned:
+        raise ValueError(f"scene_metadata has no split for {len(unassigned)} scene graph(s), "
+                         f"e.g. {unassigned[:5]}")
+    absent = set(split_of) - set(scene_graphs)
+    if absent:
+        log.warning("provision: %d metadata row(s) have no scene graph, e.g. %s",
+                    len(absent), sorted(absent)[:5])
+    out: dict[str, dict[str, SceneGraph]] = {}
+    for image_id, graph in scene_graphs.items():
+        out.setdefault(str(split_of[image_id]), {})[image_id] = graph
+    return out
+
+
+def generate_provision_questions(scene_graphs: Mapping[str, SceneGraph],
+                                 scene_metadata: pd.DataFrame,
+                                 params: dict[str, Any]) -> tuple[pd.DataFrame, list[dict]]:
+    """Questions per split (an image's questions inherit its split; multi-image questions
+    group images of one split): the question table and LLaVA conversations."""
+    cfg = from_params(ProvisionParams, params, where="parameters_provision.yml: provision")
+    records: list[dict[str, Any]] = []
+    for split, graphs in sorted(split_graphs(scene_graphs, scene_metadata).items()):
+        records += generate_questions(graphs, cfg.run_config(), split=split)
+    assign_ids(records)
+    log.info("provision: %d questions from %d scene graphs", len(records), len(scene_graphs))
+    return to_table(records), [to_conversation(r) for r in records]
+
+
+def provision_stats(questions: pd.DataFrame) -> tuple[dict[str, float], Figure]:
+    """``provision_metrics`` and ``provision_generator_plot``."""
+    return question_metrics(questions), generator_plot(questions)

@@ -1,0 +1,26 @@
+"""The ``provision`` pipeline: scene graphs → questions → metrics and plot."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from datarecipes.pipelines.provision.nodes import generate_provision_questions, provision_stats
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                generate_provision_questions,
+                inputs=["scene_graphs", "scene_metadata", "params:provision"],
+                outputs=["provision_questions", "provision_conversations"],
+                name="generate_provision_questions",
+            ),
+            Node(
+                provision_stats,
+                inputs="provision_questions",
+                outputs=["provision_metrics", "provision_generator_plot"],
+                name="provision_stats",
+            ),
+        ]
+    )

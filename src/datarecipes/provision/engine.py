@@ -1,0 +1,146 @@
+"""The generation run: scene graphs → sampled, rendered question records.
+
+One pass builds a :class:`GraphIndex` per graph and counts concepts for the rare-concept
+weights (:mod:`sampling`); then each generator draws its budget of candidates per image
+(per group for multi-image generators) and only the drawn ones are rendered — the reference
+enumerates every candidate twice and renders before sampling. Every random choice is drawn from a
+``random.Random`` seeded by (seed, image or group, generator), so the output does not
+depend on processing order and the same seed gives identical output.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from datarecipes.provision import multi, single  # noqa: F401  (register the generators)
+from datarecipes.provision.base import REGISTRY, Generator, GeneratorSettings
+from datarecipes.provision.index import GraphIndex
+from datarecipes.provision.render import Vocabulary, render
+from datarecipes.provision.sampling import RareConceptWeight, concept_counts, image_groups
+from datarecipes.scenegraph import SceneGraph
+
+log = logging.getLogger(__name__)
+
+#: ProVision's 24 single-image generators, in the reference's order.
+SINGLE_IMAGE: tuple[str, ...] = (
+    "ExistsObject", "MostObject", "LeastObject", "LeftMostObject", "RightMostObject",
+    "TopMostObject", "BottomMostObject", "ExistsAttribute", "AttributeBBox",
+    "TypedAttributeBBox", "ExistsRelation", "RelationBBox", "HeadRelation", "CloserPoint",
+    "FartherPoint", "CloserObject", "FartherObject", "CloserToAnchorObject",
+    "FartherToAnchorObject", "SameObjectSeg", "DiffObjectSeg", "SceneGraphObjectQA",
+    "SceneGraphAttributeQA", "SceneGraphRelationQA",
+)
+#: ProVision's 14 multi-image generators.
+MULTI_IMAGE: tuple[str, ...] = (
+    "HasObject", "HasNotObject", "HasAttributedObject", "HasNotAttributedObject",
+    "HasRelation", "HasNotRelation", "HasMostObject", "HasLeastObject", "CountObject",
+    "CountAttributeObject", "CommonObject", "CommonAttribute", "CompareAttribute",
+    "CompareRelation",
+)
+assert set(SINGLE_IMAGE + MULTI_IMAGE) == set(REGISTRY), "generator registry out of sync"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What :func:`generate_questions` needs (built from the ``provision`` parameters)."""
+
+    seed: int = 0
+    generators: tuple[str, ...] = SINGLE_IMAGE + MULTI_IMAGE
+    budget: int = 1  # questions per generator per image (per group for multi-image)
+    mcq_fraction: float = 0.5
+    group_size: int = 2
+    n_groups: int = 100  # image groups per split for the multi-image generators
+    settings: GeneratorSettings = field(default_factory=GeneratorSettings)
+    progress: bool = False
+
+
+def build_generators(names: Sequence[str] | str, settings: GeneratorSettings) -> list[Generator]:
+    """Generator instances by ProVision name (``"all"`` for every one)."""
+    if names == "all":
+        names = SINGLE_IMAGE + MULTI_IMAGE
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown generator(s) {unknown}; known: {sorted(REGISTRY)}")
+    return [REGISTRY[n](settings) for n in names]
+
+
+def _rng(seed: int, *parts: Any) -> random.Random:
+    return random.Random("/".join([str(seed), *map(str, parts)]))
+
+
+def applicable(gen: Generator, indices: Sequence[GraphIndex]) -> bool:
+    return all(gen.needs <= g.layers for g in indices)
+
+
+def _record(gen, cand, graph, rng, cfg, vocab, images, image_ids, source, split):
+    mcq = rng.random() < cfg.mcq_fraction
+    qa = render(gen, cand, graph, rng, mcq, vocab, cfg.settings.n_choice)
+    if qa is None:
+        return None
+    return {"image": list(images), "image_ids": list(image_ids), "generator": gen.name,
+            "type": "multi" if gen.multi else "single", "source": source, "split": split,
+            "image_first": rng.random() < 0.5, **qa}
+
+
+def generate_questions(graphs: Mapping[str, SceneGraph], cfg: RunConfig,
+                       split: str = "train") -> list[dict[str, Any]]:
+    """Sampled question records for the graphs of one split (see module docstring)."""
+    gens = build_generators(cfg.generators, cfg.settings)
+    ids = sorted(graphs)
+    indices = [GraphIndex(graphs[i]) for i in ids]
+    vocab = Vocabulary.from_indices(indices)
+    singles = [g for g in gens if not g.multi]
+    multis = [g for g in gens if g.multi]
+
+    disabled: Counter = Counter()
+    weigh = RareConceptWeight(concept_counts(indices))
+
+    records: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+
+    def keep(rec):
+        if rec is None:
+            return
+        key = (tuple(rec["image_ids"]), rec["question"])
+        if key not in seen:
+            seen.add(key)
+            records.append(rec)
+
+    for g in tqdm(indices, desc=f"provision single [{split}]", disable=not cfg.progress):
+        path = g.graph.image_path or g.image_id
+        source = g.graph.source or "provision"
+        for gen in singles:
+            if not gen.needs <= g.layers:
+                disabled[gen.name] += 1
+                continue
+            rng = _rng(cfg.seed, g.image_id, gen.name)
+            for cand in gen.sample(g, rng, cfg.budget, weigh):
+                keep(_record(gen, cand, g, rng, cfg, vocab, [path], [g.image_id], source, split))
+
+    groups = image_groups(len(indices), cfg.group_size, cfg.n_groups,
+                          _rng(cfg.seed, "groups", split)) if multis else []
+    for group_pos in tqdm(groups, desc=f"provision multi [{split}]", disable=not cfg.progress):
+        group = [indices[p] for p in group_pos]
+        gids = [g.image_id for g in group]
+        paths = [g.graph.image_path or g.image_id for g in group]
+        sources = {g.graph.source or "provision" for g in group}
+        for gen in multis:
+            if not applicable(gen, group):
+                disabled[gen.name] += 1
+                continue
+            rng = _rng(cfg.seed, *gids, gen.name)
+            for cand in gen.sample(group, rng, cfg.budget, weigh):
+                keep(_record(gen, cand, group, rng, cfg, vocab, paths, gids,
+                             "+".join(sorted(sources)), split))
+
+    for name, n in sorted(disabled.items()):
+        log.info("provision [%s]: %s skipped on %d image(s)/group(s) lacking layer(s) %s",
+                 split, name, n, sorted(REGISTRY[name].needs))
+    return records

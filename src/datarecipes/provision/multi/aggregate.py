@@ -1,0 +1,119 @@
+"""Aggregate: counts across images, objects and attributes common to all images."""
+
+from __future__ import annotations
+
+import random
+from functools import reduce
+
+from datarecipes.provision.base import Candidate, Generator
+from datarecipes.provision.multi.select import image_name
+from datarecipes.provision.text import countable, counted, described, join_and, plural
+
+
+class CountObject(Generator):
+    """How many ⟨label⟩ are there in these images? (summed over the group)"""
+
+    name, family, multi = "CountObject", "aggregate", True
+
+    def enumerate(self, group, rng: random.Random) -> list[Candidate]:
+        labels = sorted({x for g in group for x in g.label_count if countable(x)})
+        out = []
+        for label in labels:
+            total = sum(g.label_count.get(label, 0) for g in group)
+            out.append(self._c({"label": label}, total, pool="count",
+                               meta=(("object", label), ("count", total))))
+        return out
+
+    def fields(self, c, group):
+        return {"names": plural(c.slots["label"])}
+
+    def steps(self, c, group, num):
+        label = c.slots["label"]
+        return [f"{image_name(i)} has {counted(g.label_count.get(label, 0), label, num)}."
+                for i, g in enumerate(group)]
+
+
+class CountAttributeObject(Generator):
+    """How many ⟨attribute⟩ ⟨label⟩ are there in these images?"""
+
+    name, family, multi = "CountAttributeObject", "aggregate", True
+    needs = frozenset({"attributes"})
+
+    def enumerate(self, group, rng: random.Random) -> list[Candidate]:
+        keys = sorted({k for g in group for k in g.label_attr_count if countable(k[0])})
+        out = []
+        for label, attr in keys:
+            total = sum(g.label_attr_count.get((label, attr), 0) for g in group)
+            out.append(self._c({"label": label, "attribute": attr}, total, pool="count",
+                               meta=(("object", label), ("attribute", attr), ("count", total))))
+        return out
+
+    def fields(self, c, group):
+        return {"names": described((c.slots["attribute"],), plural(c.slots["label"]))}
+
+    def steps(self, c, group, num):
+        key = (c.slots["label"], c.slots["attribute"])
+        noun = described((key[1],), key[0])
+        return [f"{image_name(i)} has {counted(g.label_attr_count.get(key, 0), noun, num)}."
+                for i, g in enumerate(group)]
+
+
+class CommonObject(Generator):
+    """What object appears in all these images? Open answer: every common object; the
+    multiple-choice form offers objects seen in only some of the images as distractors."""
+
+    name, family, multi = "CommonObject", "aggregate", True
+
+    def enumerate(self, group, rng: random.Random) -> list[Candidate]:
+        sets = [set(g.label_count) for g in group]
+        common = sorted(reduce(set.__and__, sets))
+        if not common:
+            return []
+        partial = sorted(reduce(set.__or__, sets) - set(common))
+        return [self._c({}, join_and(common), mcq_answer=tuple(common),
+                        exclude=frozenset(common), pool=partial or None,
+                        meta=tuple(("object", x) for x in common))]
+
+    def steps(self, c, group, num):
+        return [f"{image_name(i)} shows: {join_and(sorted(g.label_count))}."
+                for i, g in enumerate(group)] + [f"Every image shows: {c.answer}."]
+
+
+def _single_objects(group, label: str):
+    """The one object of ``label`` in each image, or None if some image has 0 or ≥ 2."""
+    ids = []
+    for g in group:
+        objs = g.label_objects.get(label, [])
+        if len(objs) != 1:
+            return None
+        ids.append(objs[0])
+    return ids
+
+
+class CommonAttribute(Generator):
+    """What attribute does the ⟨label⟩ have in every image? The label must occur once in
+    each image so "the ⟨label⟩" is one object per image."""
+
+    name, family, multi = "CommonAttribute", "aggregate", True
+    needs = frozenset({"attributes"})
+
+    def enumerate(self, group, rng: random.Random) -> list[Candidate]:
+        out = []
+        labels = sorted(set.intersection(*(set(g.label_count) for g in group)))
+        for label in labels:
+            ids = _single_objects(group, label)
+            if ids is None:
+                continue
+            common = sorted(set.intersection(*(set(g.attrs[i]) for g, i in zip(group, ids))))
+            if not common:
+                continue
+            out.append(self._c({"name": label, "objects": tuple(ids)}, join_and(common),
+                               mcq_answer=tuple(common), exclude=frozenset(common),
+                               pool="attr",
+                               meta=(("object", label), *(("attribute", a) for a in common))))
+        return out
+
+    def steps(self, c, group, num):
+        label = c.slots["name"]
+        return [f"In {image_name(i)} the {label} is {join_and(g.attrs[j]) or 'unattributed'}."
+                for i, (g, j) in enumerate(zip(group, c.slots["objects"]))]

@@ -1,0 +1,56 @@
+"""Depth-point generators: which of two pixels is closer (farther)?
+
+Convention: depth maps are ``uint8`` with **higher = closer** (Depth-Anything; see
+``scenegraph``). The reference's ``depth.py`` treats the *lower* value as closer while its
+``object_depth.py`` treats the higher one as closer; we use one convention everywhere.
+"""
+
+from __future__ import annotations
+
+import random
+
+from datarecipes.provision.base import Candidate, Generator
+from datarecipes.provision.index import GraphIndex
+from datarecipes.provision.text import point_ratio
+
+
+class _PointDepth(Generator):
+    family, needs = "depth", frozenset({"depth"})
+    closer: bool = True
+
+    def enumerate(self, g: GraphIndex, rng: random.Random) -> list[Candidate]:
+        depth = g.graph.depth
+        h, w = depth.shape
+        threshold = self.settings.depth_threshold
+        out = []
+        for _ in range(self.settings.point_pairs):
+            for _ in range(self.settings.point_tries):
+                x1, y1 = rng.randrange(w), rng.randrange(h)
+                x2, y2 = rng.randrange(w), rng.randrange(h)
+                d1, d2 = int(depth[y1, x1]), int(depth[y2, x2])
+                if abs(d1 - d2) < threshold:
+                    continue
+                p1, p2 = point_ratio(x1, y1, w, h), point_ratio(x2, y2, w, h)
+                if p1 == p2:
+                    continue
+                near, far = (p1, p2) if d1 > d2 else (p2, p1)
+                out.append(self._c(
+                    {"point1": p1, "point2": p2, "pixels": ((x1, y1), (x2, y2))},
+                    near if self.closer else far, pool=[far if self.closer else near]))
+                break
+        return out
+
+    def steps(self, c, g, num):
+        (x1, y1), (x2, y2) = c.slots["pixels"]
+        d1, d2 = int(g.graph.depth[y1, x1]), int(g.graph.depth[y2, x2])
+        return [f"The depth value at {c.slots['point1']} is {d1} and at {c.slots['point2']} "
+                f"is {d2}; a higher value means closer to the camera.",
+                f"So {c.answer} is {'closer' if self.closer else 'farther'}."]
+
+
+class CloserPoint(_PointDepth):
+    name, closer = "CloserPoint", True
+
+
+class FartherPoint(_PointDepth):
+    name, closer = "FartherPoint", False

@@ -1,0 +1,136 @@
+"""Object generators: counting, most/least frequent, and the extreme-position questions."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from datarecipes.provision.base import Candidate, Generator, RowGenerator
+from datarecipes.provision.combos import non_overlapping
+from datarecipes.provision.index import GraphIndex
+from datarecipes.provision.text import box_ratio, countable, counted, join_and, plural
+
+
+def _count_steps(g: GraphIndex, label: str, num, limit: int = 6) -> list[str]:
+    ids = g.label_objects.get(label, [])
+    boxes = [box_ratio(g.boxes[i], g.width, g.height) for i in ids[:limit]]
+    more = " and more" if len(ids) > limit else ""
+    return [f"I look for every {label} in the image: {join_and(boxes)}{more}.",
+            f"There {'is' if len(ids) == 1 else 'are'} {counted(len(ids), label, num)}."]
+
+
+class ExistsObject(Generator):
+    """How many ⟨label⟩? — one question per countable label."""
+
+    name, family = "ExistsObject", "object"
+
+    def enumerate(self, g: GraphIndex, rng: random.Random) -> list[Candidate]:
+        return [
+            Candidate(self.name, {"label": label}, count, pool="count",
+                      meta=(("object", label), ("count", count)))
+            for label, count in g.label_count.items() if countable(label)
+        ]
+
+    def fields(self, c, g):
+        return {"names": plural(c.slots["label"])}
+
+    def steps(self, c, g, num):
+        return _count_steps(g, c.slots["label"], num)
+
+
+class _FrequencyObject(Generator):
+    """Among listed labels, which is the most (least) frequent? The answer's count must be
+    strictly above (below) every other listed label's count."""
+
+    family = "object"
+    most: bool = True
+
+    def enumerate(self, g: GraphIndex, rng: random.Random) -> list[Candidate]:
+        counts = {k: v for k, v in g.label_count.items() if countable(k)}
+        if len(counts) < 2:
+            return []
+        best = max(counts.values()) if self.most else min(counts.values())
+        out = []
+        for label in sorted(k for k, v in counts.items() if v == best):
+            others = sorted(k for k, v in counts.items() if (v < best if self.most else v > best))
+            if not others:
+                continue
+            if len(others) > self.settings.n_choice - 1:
+                others = rng.sample(others, self.settings.n_choice - 1)
+            out.append(self._c({"choices": (label, *others), "label": label}, label,
+                               pool=list(others), meta=(("object", label),)))
+        return out
+
+    def steps(self, c, g, num):
+        facts = [f"The image has {counted(g.label_count[x], x, num)}." for x in c.slots["choices"]]
+        word = "most" if self.most else "fewest"
+        return [*facts, f"Of these, the {c.answer} appears the {word} times."]
+
+
+class MostObject(_FrequencyObject):
+    name, most = "MostObject", True
+
+
+class LeastObject(_FrequencyObject):
+    name, most = "LeastObject", False
+
+
+class _ExtremeObject(RowGenerator):
+    """Among 3 uniquely-labelled objects whose boxes do not overlap along the axis, which
+    one is at the extreme? (reference: ``n_non_overlapping_bboxes(3, unique=True)``)."""
+
+    family = "object"
+    axis: str = "x"  # overlap axis
+    column: int = 0  # box coordinate compared
+    smallest: bool = True
+    words: tuple[str, str] = ("left", "x")
+
+    def rows(self, g: GraphIndex):
+        ids = g.unique_ids
+        if len(ids) < 3:
+            return np.empty((0, 3), dtype=np.intp), {}
+        adjacency = g.overlap_x if self.axis == "x" else g.overlap_y
+        sets = non_overlapping(ids, adjacency, 3)
+        if len(sets) == 0:
+            return sets, {}
+        values = g.boxes[sets, self.column]
+        if not self.smallest:
+            values = -values
+        order = np.sort(values, axis=1)
+        keep = order[:, 0] < order[:, 1]  # a strict extreme
+        winners = sets[np.arange(len(sets)), values.argmin(axis=1)]
+        return sets[keep], {"winner": winners[keep]}
+
+    def make(self, g, i, objects, extra, rng):
+        row = tuple(objects[i].tolist())
+        names = tuple(g.labels[j] for j in row)
+        answer = g.labels[int(extra["winner"][i])]
+        return Candidate(self.name, {"choices": names, "objects": row}, answer,
+                         pool=[x for x in names if x != answer],
+                         meta=tuple(("object", x) for x in names))
+
+    def steps(self, c, g, num):
+        side, coord = self.words
+        facts = [f"The {g.labels[i]} is at {box_ratio(g.boxes[i], g.width, g.height)}."
+                 for i in c.slots["objects"]]
+        return [*facts, f"The {c.answer} has the {'smallest' if self.smallest else 'largest'} "
+                        f"{coord}, so it is at the far {side}."]
+
+
+class LeftMostObject(_ExtremeObject):
+    name, axis, column, smallest, words = "LeftMostObject", "x", 0, True, ("left", "left edge x0")
+
+
+class RightMostObject(_ExtremeObject):
+    name, axis, column, smallest, words = ("RightMostObject", "x", 2, False,
+                                           ("right", "right edge x1"))
+
+
+class TopMostObject(_ExtremeObject):
+    name, axis, column, smallest, words = "TopMostObject", "y", 1, True, ("top", "top edge y0")
+
+
+class BottomMostObject(_ExtremeObject):
+    name, axis, column, smallest, words = ("BottomMostObject", "y", 3, False,
+                                           ("bottom", "bottom edge y1"))

@@ -1,0 +1,116 @@
+"""Object-depth generators: which of two objects is closer; which of two is closer in
+depth to an anchor object. An object's depth is the mode of the depth values under its
+mask (higher = closer), computed once per graph in ``GraphIndex.object_depth``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from datarecipes.provision.base import Candidate, RowGenerator
+from datarecipes.provision.combos import non_overlapping
+from datarecipes.provision.index import GraphIndex
+
+_NEEDS = frozenset({"depth", "masks"})
+
+
+def _candidates(g: GraphIndex, k: int) -> np.ndarray:
+    """k uniquely-labelled objects with pairwise non-overlapping boxes and non-empty masks
+    (reference: ``n_non_overlapping_bboxes(k, unique=True)``)."""
+    depth = g.object_depth
+    ids = g.unique_ids[np.isfinite(depth[g.unique_ids])]
+    if len(ids) < k:
+        return np.empty((0, k), dtype=np.intp)
+    return non_overlapping(ids, g.overlap, k)
+
+
+class _PairDepth(RowGenerator):
+    family, needs = "object_depth", _NEEDS
+    closer: bool = True
+
+    def rows(self, g: GraphIndex):
+        pairs = _candidates(g, 2)
+        if len(pairs):
+            d = g.object_depth[pairs]
+            pairs = pairs[np.abs(d[:, 0] - d[:, 1]) >= self.settings.depth_threshold]
+        return pairs, {}
+
+    def make(self, g, k, objects, extra, rng):
+        i, j = objects[k].tolist()
+        labels, depth = g.labels, g.object_depth
+        near, far = (i, j) if depth[i] > depth[j] else (j, i)
+        if rng.random() < 0.5:
+            i, j = j, i
+        ans, other = (near, far) if self.closer else (far, near)
+        return Candidate(self.name, {"object1": labels[i], "object2": labels[j],
+                                     "objects": (i, j)},
+                         labels[ans], pool=[labels[other]],
+                         meta=(("object", labels[i]), ("object", labels[j])))
+
+    def steps(self, c, g, num):
+        i, j = c.slots["objects"]
+        d = g.object_depth
+        return [f"The most common depth value on the {g.labels[i]} is {int(d[i])}, on the "
+                f"{g.labels[j]} it is {int(d[j])}; higher means closer.",
+                f"So the {c.answer} is {'closer' if self.closer else 'farther'}."]
+
+
+class CloserObject(_PairDepth):
+    name, closer = "CloserObject", True
+
+
+class FartherObject(_PairDepth):
+    name, closer = "FartherObject", False
+
+
+class _AnchorDepth(RowGenerator):
+    """Every anchor of every valid triple whose two depth gaps differ by ≥ threshold."""
+
+    family, needs = "object_depth", _NEEDS
+    closer: bool = True
+
+    def rows(self, g: GraphIndex):
+        triples = _candidates(g, 3)
+        if len(triples) == 0:
+            return triples, {}
+        d = g.object_depth[triples]
+        threshold = self.settings.depth_threshold
+        rows, nearer = [], []
+        for a, b, c in ((0, 1, 2), (1, 0, 2), (2, 0, 1)):
+            gap_b = np.abs(d[:, b] - d[:, a])
+            gap_c = np.abs(d[:, c] - d[:, a])
+            keep = np.abs(gap_b - gap_c) >= threshold
+            rows.append(triples[keep][:, [a, b, c]])  # (anchor, i, j)
+            nearer.append((gap_b < gap_c)[keep])
+        return np.concatenate(rows), {"i_nearer": np.concatenate(nearer)}
+
+    def make(self, g, k, objects, extra, rng):
+        anchor, i, j = objects[k].tolist()
+        labels = g.labels
+        near, far = (i, j) if extra["i_nearer"][k] else (j, i)
+        if rng.random() < 0.5:
+            i, j = j, i
+        ans, other = (near, far) if self.closer else (far, near)
+        return Candidate(self.name, {"anchor": labels[anchor], "object1": labels[i],
+                                     "object2": labels[j], "objects": (anchor, i, j)},
+                         labels[ans], pool=[labels[other]],
+                         meta=(("object", labels[anchor]), ("object", labels[i]),
+                               ("object", labels[j])))
+
+    def steps(self, c, g, num):
+        a, i, j = c.slots["objects"]
+        d = g.object_depth
+        gi, gj = abs(d[i] - d[a]), abs(d[j] - d[a])
+        return [f"Most common depth values: {g.labels[a]} {int(d[a])}, {g.labels[i]} "
+                f"{int(d[i])}, {g.labels[j]} {int(d[j])}.",
+                f"Depth gaps to the {g.labels[a]}: {g.labels[i]} {int(gi)}, "
+                f"{g.labels[j]} {int(gj)}.",
+                f"So the {c.answer} is {'closer to' if self.closer else 'farther from'} "
+                f"the {g.labels[a]} in depth."]
+
+
+class CloserToAnchorObject(_AnchorDepth):
+    name, closer = "CloserToAnchorObject", True
+
+
+class FartherToAnchorObject(_AnchorDepth):
+    name, closer = "FartherToAnchorObject", False

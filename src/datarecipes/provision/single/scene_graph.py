@@ -1,0 +1,174 @@
+"""Scene-graph generators: questions about an object named by a small subgraph.
+
+A *description* of object t is a set of its attributes plus at most one relation edge to a
+neighbour (itself named by its label and some attributes), at most ``max_subgraph_size``
+elements in all (ProVision enumerates size-3 subgraphs in ``scene_graph_qa.py``). We keep a
+description only when it names exactly one object, and its neighbour phrase names exactly
+one object too — the reference keeps every subgraph and answers with the *set* of objects it
+matches, which makes "the ⟨description⟩" ambiguous. Matching uses per-graph bitmasks
+(label, attribute, edge → objects), so checking a description is a few integer ANDs.
+Descriptions are generated smallest first and capped at ``max_descriptions`` per object;
+their text is built only when a question is rendered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from datarecipes.provision.base import Candidate, UnitGenerator
+from datarecipes.provision.index import GraphIndex
+from datarecipes.provision.text import described, join_and, order_attributes
+
+_NEEDS = frozenset({"attributes", "relations"})
+
+#: (attributes, edge); edge = (relation, direction, neighbour, neighbour attributes) or None.
+Description = tuple[tuple[str, ...], "tuple | None"]
+
+
+def descriptions(g: GraphIndex, t: int, noun: str | None, max_size: int, limit: int,
+                 skip_attrs: frozenset = frozenset(), skip_object: int | None = None,
+                 min_size: int = 1) -> list[Description]:
+    """Up to ``limit`` descriptions naming exactly object ``t``, smallest first.
+
+    ``noun`` is the label the description uses (None: the word "object", any label);
+    ``skip_attrs`` are attributes it may not use, ``skip_object`` a neighbour it may not use.
+    """
+    target = 1 << t
+    own = tuple(a for a in g.attrs[t] if a not in skip_attrs)
+    edges = [e for e in g.incident[t] if e[2] != skip_object]
+    out: list[Description] = []
+    for size in range(min_size, max_size + 1):
+        for attrs in itertools.combinations(own, size):
+            if g.matching(noun, attrs) == target:
+                out.append((attrs, None))
+                if len(out) >= limit:
+                    return out
+        for rel, direction, other in edges:
+            via = g.edge_bits[(rel, direction, other)]
+            for n_nbr in range(size):
+                for nbr_attrs in itertools.combinations(g.attrs[other], n_nbr):
+                    if g.matching(g.labels[other], nbr_attrs) != 1 << other:
+                        continue  # "the <neighbour>" would not name one object
+                    for attrs in itertools.combinations(own, size - 1 - n_nbr):
+                        if g.matching(noun, attrs) & via == target:
+                            out.append((attrs, (rel, direction, other, nbr_attrs)))
+                            if len(out) >= limit:
+                                return out
+    return out
+
+
+def describe(g: GraphIndex, noun: str, d: Description) -> str:
+    attrs, edge = d
+    text = described(attrs, noun)
+    if edge is None:
+        return text
+    rel, direction, other, nbr_attrs = edge
+    nbr = described(nbr_attrs, g.labels[other])
+    if direction == 0:
+        return f"{text} that is {rel} the {nbr}"
+    return f"{text} that the {nbr} is {rel}"
+
+
+def _facts(g: GraphIndex, t: int, d: Description) -> list[str]:
+    attrs, edge = d
+    facts = [f"Only one object fits the description: the {g.labels[t]} at {g.box_text[t]}."]
+    if attrs:
+        facts.append(f"It is {join_and(order_attributes(attrs))}.")
+    if edge is not None:
+        rel, direction, other, _ = edge
+        nbr = f"the {g.labels[other]} at {g.box_text[other]}"
+        facts.append(f"It is {rel} {nbr}." if direction == 0 else f"The{nbr[3:]} is {rel} it.")
+    return facts
+
+
+class SceneGraphObjectQA(UnitGenerator):
+    """What is the ⟨attributes⟩ object that ⟨relation⟩ the ⟨neighbour⟩? → its label."""
+
+    name, family, needs = "SceneGraphObjectQA", "scene_graph", _NEEDS
+
+    def units(self, g: GraphIndex):
+        return [(t, (("object", g.labels[t]), *(("attribute", a) for a in g.attrs[t])))
+                for t in range(g.n)]
+
+    def expand(self, g: GraphIndex, t, meta, rng: random.Random) -> list[Candidate]:
+        s = self.settings
+        label = g.labels[t]
+        pool = sorted(set(g.labels) - {label}) or None
+        return [Candidate(self.name, {"target": t, "d": d}, label, pool=pool, meta=meta)
+                for d in descriptions(g, t, None, s.max_subgraph_size, s.max_descriptions)]
+
+    def fields(self, c, g):
+        return {"description": describe(g, "object", c.slots["d"])}
+
+    def steps(self, c, g, num):
+        return _facts(g, c.slots["target"], c.slots["d"]) + [f"That object is a {c.answer}."]
+
+
+class SceneGraphAttributeQA(UnitGenerator):
+    """What is the ⟨type⟩ of the ⟨description⟩? The description never uses an attribute
+    of the asked type (as the reference's ``exclude_attribute_type``)."""
+
+    name, family, needs = "SceneGraphAttributeQA", "scene_graph", _NEEDS
+
+    def units(self, g: GraphIndex):
+        return [((t, kind), (("object", g.labels[t]), *(("attribute", a) for a in values)))
+                for t in range(g.n) for kind, values in g.typed_attrs[t].items()
+                if kind != "other"]
+
+    def expand(self, g: GraphIndex, unit, meta, rng: random.Random) -> list[Candidate]:
+        s = self.settings
+        t, kind = unit
+        values = g.typed_attrs[t][kind]
+        answer, exclude = join_and(values), frozenset(values)
+        return [Candidate(self.name, {"type": kind, "target": t, "d": d}, answer,
+                          mcq_answer=values, exclude=exclude, pool=f"attr:{kind}", meta=meta)
+                for d in descriptions(g, t, g.labels[t], s.max_subgraph_size,
+                                      s.max_descriptions, skip_attrs=exclude)]
+
+    def fields(self, c, g):
+        t = c.slots["target"]
+        return {"type": c.slots["type"], "description": describe(g, g.labels[t], c.slots["d"])}
+
+    def steps(self, c, g, num):
+        t, kind = c.slots["target"], c.slots["type"]
+        return _facts(g, t, c.slots["d"]) + [f"Its {kind} is {join_and(g.typed_attrs[t][kind])}."]
+
+
+class SceneGraphRelationQA(UnitGenerator):
+    """What is the relation from the ⟨description 1⟩ to the ⟨description 2⟩? Each side is
+    described without the edge between them (a bare label counts when it is unique)."""
+
+    name, family, needs = "SceneGraphRelationQA", "scene_graph", _NEEDS
+
+    def units(self, g: GraphIndex):
+        return [((a, b), (("object", g.labels[a]), ("object", g.labels[b]),
+                          *(("relation", r) for r in rels)))
+                for (a, b), rels in g.pair_rels.items()]
+
+    def expand(self, g: GraphIndex, pair, meta, rng: random.Random) -> list[Candidate]:
+        s = self.settings
+        a, b = pair
+        rels = g.pair_rels[pair]
+        da = descriptions(g, a, g.labels[a], s.max_subgraph_size, s.max_descriptions,
+                          skip_object=b, min_size=0)
+        if not da:
+            return []
+        db = descriptions(g, b, g.labels[b], s.max_subgraph_size, s.max_descriptions,
+                          skip_object=a, min_size=0)
+        answer, exclude = join_and(rels), frozenset(rels)
+        return [Candidate(self.name, {"pair": pair, "d": (pa, pb)}, answer, mcq_answer=rels,
+                          exclude=exclude, pool="relation", meta=meta)
+                for pa, pb in itertools.product(da, db)
+                if pa[0] or pa[1] or pb[0] or pb[1]]  # both bare labels: ExistsRelation
+
+    def fields(self, c, g):
+        a, b = c.slots["pair"]
+        pa, pb = c.slots["d"]
+        return {"subject": describe(g, g.labels[a], pa), "object": describe(g, g.labels[b], pb)}
+
+    def steps(self, c, g, num):
+        a, b = c.slots["pair"]
+        pa, pb = c.slots["d"]
+        return (_facts(g, a, pa) + _facts(g, b, pb)
+                + [f"The {g.labels[a]} is {join_and(g.pair_rels[(a, b)])} the {g.labels[b]}."])
