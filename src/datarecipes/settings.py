@@ -3,6 +3,7 @@
 from kedro.config import OmegaConfigLoader
 
 from datarecipes.hooks import MlflowTrackingHook, ParameterValidationHook
+from datarecipes.io.rank_zero import RankZeroCatalog
 
 # pluggy calls hooks last-registered first: validation runs before tracking starts a run.
 HOOKS = (MlflowTrackingHook(), ParameterValidationHook())
@@ -15,3 +16,6 @@ CONFIG_LOADER_ARGS = {
         "tracking": ["tracking*", "tracking*/**", "**/tracking*"],
     },
 }
+
+# Under `accelerate launch` only rank 0 writes persisted outputs (docs/scaling.md).
+DATA_CATALOG_CLASS = RankZeroCatalog

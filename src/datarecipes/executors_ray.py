@@ -1,0 +1,263 @@
+"""Ray Data executor: the :class:`~datarecipes.executors.Executor` interface on a Ray cluster.
+
+``ray.data.from_pandas(blocks).map(preprocess).map_batches(_BatchActor, compute=
+ActorPoolStrategy(size=num_actors), num_gpus=...)``: ``preprocess`` runs as CPU tasks anywhere
+in the cluster, the model runs in a fixed pool of actors that each call ``fn_factory()`` once
+(so a checkpoint is loaded once per actor, not per batch), and killed actors are restarted
+and their batches retried by Ray (``max_restarts`` / ``max_task_retries``).
+
+Results equal :class:`~datarecipes.executors.LocalExecutor`'s, row for row and dtype for dtype,
+so :func:`~datarecipes.executors.map_shards` writes the same shard files under either:
+
+* batches hold the same rows: the input is cut into blocks of whole batches and Ray's block
+  splitting is switched off for this dataset, so batch ``i`` is rows ``[i*bs, (i+1)*bs)`` as
+  in the local ``DataLoader`` (batch composition matters: padding, batched kernels);
+* the batch function sees the same types: per-row scalars and strings as lists, per-row
+  arrays stacked, and columns that ``preprocess`` returned as torch tensors as torch tensors
+  again (Ray moves them as numpy arrays, so the column names travel alongside);
+* outputs keep their dtypes: each actor turns a batch's output into a pandas frame exactly as
+  the local executor does and returns it whole, as one Python object (a round trip through
+  Arrow would turn ``str`` into ``string[pyarrow]``); the driver concatenates the frames;
+* order: a row-index column travels with every row, the plan preserves block order, and the
+  frames are put in index order and checked to hold every row exactly once.
+
+Ray is imported lazily: the package installs and the local path runs without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from datarecipes.config import require
+
+if TYPE_CHECKING:
+    from datarecipes.executors import BatchFn, RowFn
+
+logger = logging.getLogger(__name__)
+
+#: Row-index column carried through the Ray plan (results are sorted back by it).
+ROW_INDEX = "__datarecipes_row__"
+#: Comma-separated names of the columns ``preprocess`` returned as torch tensors.
+TORCH_COLUMNS = "__datarecipes_torch__"
+_HIDDEN = (ROW_INDEX, TORCH_COLUMNS)
+#: Output column of the actors: one cell per batch holding the batch's result frame.
+_PART = "__datarecipes_part__"
+
+
+@dataclass(frozen=True)
+class RayExecutorParams:
+    """Where and how wide batch inference runs on Ray (``executor.ray`` in the parameters)."""
+
+    #: Cluster to join: ``auto`` = the one ``ray start --head`` started on this node (or
+    #: ``RAY_ADDRESS``), ``ray://host:10001`` = a remote one; null starts a local instance.
+    address: str | None = None
+    #: Model actors in the pool: one model copy each (e.g. one per GPU).
+    num_actors: int = 1
+    #: CPUs reserved per model actor.
+    num_cpus_per_actor: float = 1.0
+    #: GPUs per model actor; fractions pack several actors onto one GPU (0.5 = two per GPU).
+    num_gpus_per_actor: float = 0.0
+    #: CPUs reserved per ``preprocess`` task (image decoding runs as tasks, not in actors).
+    num_cpus_per_preprocess_task: float = 1.0
+    #: Times a dead model actor (OOM, node lost, segfault) is restarted; -1 = without limit.
+    max_restarts: int = 3
+    #: Times a batch whose actor died is retried on the restarted actor; -1 = without limit.
+    max_task_retries: int = 3
+    #: Batches per Ray block: more = less scheduling overhead, fewer = finer load balancing.
+    batches_per_block: int = 4
+
+    def __post_init__(self) -> None:
+        require(
+            self.num_actors >= 1, f"executor.ray.num_actors must be >= 1, got {self.num_actors}"
+        )
+        for name in ("num_cpus_per_actor", "num_gpus_per_actor", "num_cpus_per_preprocess_task"):
+            value = getattr(self, name)
+            require(value >= 0, f"executor.ray.{name} must be >= 0, got {value}")
+        if self.num_gpus_per_actor > 1:
+            require(
+                float(self.num_gpus_per_actor).is_integer(),
+                "executor.ray.num_gpus_per_actor above 1 must be a whole number, got "
+                f"{self.num_gpus_per_actor}",
+            )
+        for name in ("max_restarts", "max_task_retries"):
+            value = getattr(self, name)
+            require(value >= -1, f"executor.ray.{name} must be >= -1 (-1 = no limit), got {value}")
+        require(
+            self.batches_per_block >= 1,
+            f"executor.ray.batches_per_block must be >= 1, got {self.batches_per_block}",
+        )
+
+
+def ensure_ray(address: str | None) -> None:
+    """Connect to (or start) Ray once per process; a second call is a no-op."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True)
+
+
+class _Preprocess:
+    """Row task: ``preprocess`` the row, remember which outputs were torch tensors."""
+
+    def __init__(self, preprocess: RowFn | None) -> None:
+        self.preprocess = preprocess
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        row = {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
+        index = row.pop(ROW_INDEX)
+        out = dict(self.preprocess(row)) if self.preprocess is not None else row
+        torch_columns = []
+        for key, value in out.items():
+            if _is_tensor(value):
+                out[key] = value.numpy(force=True)
+                torch_columns.append(key)
+        out[ROW_INDEX] = index
+        out[TORCH_COLUMNS] = ",".join(torch_columns)
+        return out
+
+
+def _is_tensor(value: Any) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor)
+
+
+def _protocol_batch(batch: Mapping[str, np.ndarray], torch_columns: set[str]) -> dict[str, Any]:
+    """Ray's numpy batch → the batch ``LocalExecutor`` would give (``collate_columns``)."""
+    import torch
+
+    out: dict[str, Any] = {}
+    for key, values in batch.items():
+        if key in torch_columns and values.dtype != object:
+            out[key] = torch.from_numpy(np.array(values))  # writable copy, as torch.stack gives
+        elif values.dtype == object or values.ndim == 1:
+            # Per-row scalars and strings reach a local batch function as lists, ragged
+            # values too; only equal-shape per-row arrays are stacked.
+            out[key] = list(values) if values.dtype == object else values.tolist()
+        else:
+            out[key] = values
+    return out
+
+
+def output_frame(out: Mapping[str, Sequence[Any]], n_rows: int, where: str) -> pd.DataFrame:
+    """A batch function's columns as a frame, built as ``LocalExecutor`` builds it."""
+    part = pd.DataFrame(
+        {k: v if isinstance(v, np.ndarray) else list(v) for k, v in out.items()}
+    )
+    if len(part) != n_rows:
+        raise ValueError(
+            f"{where}: the batch function returned {len(part)} rows for a batch of {n_rows}"
+        )
+    return part
+
+
+class _BatchActor:
+    """One model per actor: ``fn_factory()`` runs in ``__init__``, batches run in ``__call__``."""
+
+    def __init__(self, fn_factory: Callable[[], BatchFn], desc: str) -> None:
+        self.fn = fn_factory()
+        self.desc = desc
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        index = np.asarray(batch.pop(ROW_INDEX))
+        marks = batch.pop(TORCH_COLUMNS, None)
+        torch_columns: set[str] = set()
+        if marks is not None:  # torch only where every row's value was a tensor, as locally
+            sets = [set(str(m).split(",")) - {""} for m in np.unique(marks.astype(str))]
+            torch_columns = set.intersection(*sets)
+        out = self.fn(_protocol_batch(batch, torch_columns))
+        where = f"{self.desc or 'map_batches'} (rows {index.min()}..{index.max()})"
+        clash = sorted(set(out) & set(_HIDDEN))
+        if clash:
+            raise ValueError(f"{where}: the batch function returned reserved column(s) {clash}")
+        part = output_frame(out, len(index), where)
+        part[ROW_INDEX] = index
+        # The batch's frame travels whole, as one object: converting it to Arrow and back
+        # would change dtypes (pandas' ``str`` → ``string[pyarrow]``, float32 → ``float[pyarrow]``)
+        # and the result would no longer equal the local executor's concatenation of frames.
+        cell = np.empty(1, dtype=object)
+        cell[0] = part
+        return {_PART: cell}
+
+
+class RayExecutor:
+    """Runs ``preprocess`` as Ray tasks and the model in a pool of Ray actors."""
+
+    def __init__(self, params: RayExecutorParams | None = None) -> None:
+        self.params = params or RayExecutorParams()
+
+    def map_batches(
+        self,
+        fn_factory: Callable[[], BatchFn],
+        rows: pd.DataFrame,
+        *,
+        batch_size: int,
+        preprocess: RowFn | None = None,
+        desc: str = "",
+    ) -> pd.DataFrame:
+        import ray
+
+        if len(rows) == 0:
+            return pd.DataFrame()
+        if batch_size < 1:
+            raise ValueError(f"{desc or 'map_batches'}: batch_size must be >= 1, got {batch_size}")
+        clash = sorted(set(map(str, rows.columns)) & set(_HIDDEN))
+        if clash:
+            raise ValueError(f"{desc or 'map_batches'}: input has reserved column(s) {clash}")
+        p = self.params
+        ensure_ray(p.address)
+        indexed = rows.reset_index(drop=True).assign(**{ROW_INDEX: np.arange(len(rows))})
+        # Blocks of whole batches, so that Ray's batches are the local executor's batches.
+        block_rows = batch_size * p.batches_per_block
+        blocks = [indexed.iloc[i : i + block_rows] for i in range(0, len(indexed), block_rows)]
+        ds = ray.data.from_pandas(blocks)
+        ds.context.target_max_block_size = None  # never re-split a block (keeps batches whole)
+        ds.context.execution_options.preserve_order = True
+        # Per-batch result frames and ragged values travel as Python objects, by design.
+        ds.context.enable_fallback_to_arrow_object_ext_type = True
+        if preprocess is not None:
+            ds = ds.map(_Preprocess(preprocess), num_cpus=p.num_cpus_per_preprocess_task)
+        with warnings.catch_warnings():
+            # Ray 2.60 deprecates passing actor options through ``**ray_remote_args`` and names
+            # no replacement for max_restarts / max_task_retries yet; Ray Data's own defaults
+            # are unlimited restarts and retries, which loop forever on a batch that always
+            # kills its worker (OOM), hence explicit limits.
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*is deprecated")
+            ds = ds.map_batches(
+                _BatchActor,
+                fn_constructor_args=(fn_factory, desc),
+                batch_size=batch_size,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=p.num_actors),
+                num_cpus=p.num_cpus_per_actor,
+                num_gpus=p.num_gpus_per_actor,
+                max_restarts=p.max_restarts,
+                max_task_retries=p.max_task_retries,
+            )
+        logger.info("%s: %d rows on Ray, %d actor(s)", desc or "map_batches", len(rows),
+                    p.num_actors)
+        parts = [row[_PART] for row in ds.take_all()]
+        return _restore_order(parts, len(rows), desc)
+
+
+def _restore_order(parts: list[pd.DataFrame], n_rows: int, desc: str) -> pd.DataFrame:
+    """Concatenate the batches' frames in row order; check every row came back exactly once."""
+    parts = sorted(parts, key=lambda part: int(part[ROW_INDEX].iloc[0]))
+    result = pd.concat(parts, ignore_index=True)
+    index = result[ROW_INDEX].to_numpy()
+    if len(index) != n_rows or not np.array_equal(index, np.arange(n_rows)):
+        counts = np.bincount(index.astype(np.int64), minlength=n_rows)
+        lost = np.flatnonzero(counts == 0)[:5].tolist()
+        doubled = np.flatnonzero(counts > 1)[:5].tolist()
+        raise RuntimeError(
+            f"{desc or 'map_batches'}: Ray returned {len(index)} rows for {n_rows} inputs "
+            f"(missing rows {lost}, repeated rows {doubled})"
+        )
+    return result.drop(columns=[ROW_INDEX])
