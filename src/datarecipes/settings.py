@@ -12,6 +12,9 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # conf/gpu overrides nested keys (e.g. models.policy.name_or_path) instead of replacing
+    # whole sections.
+    "merge_strategy": {"parameters": "soft"},
     "config_patterns": {
         "tracking": ["tracking*", "tracking*/**", "**/tracking*"],
     },
