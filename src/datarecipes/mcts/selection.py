@@ -1,0 +1,223 @@
+"""Hard-sample selection: ThinkLite's MCTS rule and the controls it is compared with.
+
+* ``mcts``: keep samples solved after more than ``iters_threshold`` iterations plus those never
+  solved within the budget (maintainer's rule, ThinkLite-VL issue #4: ``iter > 5`` + unsolved).
+* ``accuracy``: sample ``num_answers`` answers per question and keep questions with accuracy
+  at most ``max_accuracy`` (the paper's baseline; its K and X are not published, ours are
+  defaults to tune).
+* ``random``: as many samples as ``mcts`` keeps, drawn with ``seed`` (the fair control).
+* ``all``: every sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from datarecipes.config import parameters_section, require
+from datarecipes.mcts.policy import Policy, StepRequest, derive_seed
+from datarecipes.mcts.prompts import step_user_text
+from datarecipes.mcts.samples import parse_samples
+from datarecipes.mcts.search import AnswerMatchReward, Reward
+
+Strategy = Literal["mcts", "accuracy", "random", "all"]
+
+
+@parameters_section("hard_sample_selection")
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Which samples go on to GRPO training."""
+
+    #: ``mcts`` (ThinkLite), ``accuracy`` (baseline), ``random`` (same count as mcts), ``all``.
+    strategy: Strategy = "mcts"
+    #: ``mcts``: keep samples solved at a 0-based iteration greater than this (and unsolved).
+    iters_threshold: int = 5
+    #: ``accuracy``: answers sampled per question (K).
+    num_answers: int = 8
+    #: ``accuracy``: keep questions whose accuracy over the K answers is at most this (X).
+    max_accuracy: float = 0.25
+    #: ``accuracy``: sampling temperature of the K answers.
+    temperature: float = 0.5
+    #: ``accuracy``: nucleus mass of the K answers.
+    top_p: float = 0.9
+    #: ``accuracy``: token limit of one full answer.
+    max_answer_tokens: int = 1024
+    #: ``random``: seed of the draw (and of the accuracy sampling).
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(
+            self.iters_threshold >= 0,
+            f"iters_threshold must be >= 0, got {self.iters_threshold}",
+        )
+        require(self.num_answers >= 1, f"num_answers must be >= 1, got {self.num_answers}")
+        require(
+            0 <= self.max_accuracy <= 1,
+            f"max_accuracy must be in [0, 1], got {self.max_accuracy}",
+        )
+        require(self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}")
+        require(0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}")
+        require(
+            self.max_answer_tokens >= 1,
+            f"max_answer_tokens must be >= 1, got {self.max_answer_tokens}",
+        )
+
+
+def answer_accuracy(
+    rows: Sequence[Mapping[str, Any]],
+    policy: Policy,
+    config: SelectionConfig,
+    *,
+    batch_size: int = 16,
+    reward: Reward | None = None,
+) -> pd.DataFrame:
+    """Per-question accuracy of ``num_answers`` sampled full answers (one call per batch).
+
+    Returns ``sample_id``, ``accuracy`` (NaN for bad input) and ``skip_reason``.
+    """
+    reward = reward if reward is not None else AnswerMatchReward()
+    samples, reasons = parse_samples(list(rows))
+    accuracy: dict[str, float] = {}
+    valid = [s for s in samples if s is not None]
+    for start in range(0, len(valid), batch_size):
+        batch = valid[start : start + batch_size]
+        requests = [
+            StepRequest(
+                s.sample_id, step_user_text(s.question), s.image,
+                seed=derive_seed(config.seed, s.sample_id, "accuracy"),
+            )
+            for s in batch
+        ]
+        outs = policy.generate_steps(
+            requests, n=config.num_answers, temperature=config.temperature, top_p=config.top_p,
+            max_new_tokens=config.max_answer_tokens, stop=None,
+            seed=derive_seed(config.seed, "accuracy", *(s.sample_id for s in batch)),
+        )
+        flat = [(s, (g.text,)) for s, gens in zip(batch, outs) for g in gens]
+        scores = reward.score([s for s, _ in flat], [t for _, t in flat], config.seed)
+        for i, s in enumerate(batch):
+            k = config.num_answers
+            accuracy[s.sample_id] = float(np.mean(scores[i * k : (i + 1) * k]))
+    ids = [str(r.get("sample_id")) for r in rows]
+    return pd.DataFrame(
+        {
+            "sample_id": ids,
+            "accuracy": [accuracy.get(i, np.nan) for i in ids],
+            "skip_reason": reasons,
+        }
+    )
+
+
+def _scored(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows that were actually scored (bad input set aside)."""
+    if "skip_reason" not in table:
+        return table
+    return table[table["skip_reason"].isna()]
+
+
+def mcts_hard_mask(difficulty: pd.DataFrame, iters_threshold: int) -> pd.Series:
+    """ThinkLite's rule: solved late (``iters > threshold``) or not solved at all."""
+    iters = difficulty["iters"].astype("Float64")
+    return (~difficulty["solved"].astype(bool)) | (iters > iters_threshold).fillna(False)
+
+
+def select_hard_samples(
+    samples: pd.DataFrame,
+    config: SelectionConfig,
+    *,
+    difficulty: pd.DataFrame | None = None,
+    accuracy: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The rows of ``samples`` (keyed by ``sample_id``) kept by ``config.strategy``.
+
+    ``mcts`` and ``random`` need the ``difficulty`` table of :func:`run_mcts_difficulty`;
+    ``accuracy`` needs the table of :func:`answer_accuracy`. Samples flagged as bad input by
+    the scoring are never kept. The difficulty/accuracy columns are joined onto the result.
+    """
+    table = samples.copy()
+    table["sample_id"] = table["sample_id"].astype(str)
+    for name, extra in (("difficulty", difficulty), ("accuracy", accuracy)):
+        if extra is None:
+            continue
+        extra = extra.copy()
+        extra["sample_id"] = extra["sample_id"].astype(str)
+        missing = set(table["sample_id"]) - set(extra["sample_id"])
+        if missing:
+            raise ValueError(f"{name} table lacks sample ids {sorted(missing)[:5]}")
+        extra = _scored(extra).drop(columns=["skip_reason", "question_type"], errors="ignore")
+        table = table.merge(extra, on="sample_id", how="inner", suffixes=("", f"_{name}"))
+    strategy = config.strategy
+    if strategy in ("mcts", "random") and difficulty is None:
+        raise ValueError(f"strategy {strategy!r} needs the MCTS difficulty table")
+    if strategy == "accuracy" and accuracy is None:
+        raise ValueError("strategy 'accuracy' needs the answer-accuracy table")
+    if strategy == "all":
+        keep = pd.Series(True, index=table.index)
+    elif strategy == "accuracy":
+        keep = table["accuracy"] <= config.max_accuracy
+    else:
+        keep = mcts_hard_mask(table, config.iters_threshold)
+        if strategy == "random":
+            rng = np.random.default_rng(config.seed)
+            chosen = rng.choice(len(table), size=int(keep.sum()), replace=False)
+            keep = pd.Series(False, index=table.index)
+            keep.iloc[np.sort(chosen)] = True
+    return table[keep.to_numpy()].reset_index(drop=True)
+
+
+def selection_report(
+    selected: pd.DataFrame, num_candidates: int, max_iterations: int
+) -> tuple[dict[str, float], Figure, Figure]:
+    """Flat metrics, the difficulty histogram and the question-type shares of ``selected``.
+
+    The histogram counts solved samples per ``iters`` (0 … max_iterations - 1) with unsolved
+    samples as their own last bar.
+    """
+    n = len(selected)
+    metrics: dict[str, float] = {
+        "num_selected": float(n),
+        "num_candidates": float(num_candidates),
+        "selected_fraction": n / num_candidates if num_candidates else 0.0,
+    }
+    hist = Figure(figsize=(8, 3.5))
+    ax = hist.add_subplot()
+    if "iters" in selected:
+        solved = selected["solved"].astype(bool)
+        counts = np.bincount(
+            selected.loc[solved, "iters"].astype(int).to_numpy(), minlength=max_iterations
+        )[:max_iterations]
+        unsolved = int((~solved).sum())
+        ax.bar(range(max_iterations), counts, color="tab:blue", label="solved at iteration")
+        ax.bar([max_iterations + 1], [unsolved], color="tab:red", label="unsolved")
+        ax.set_xticks([0, max_iterations // 2, max_iterations - 1, max_iterations + 1])
+        ax.set_xticklabels(["0", str(max_iterations // 2), str(max_iterations - 1), "unsolved"])
+        ax.legend()
+        metrics["num_unsolved"] = float(unsolved)
+        metrics["mean_iters_solved"] = (
+            float(selected.loc[solved, "iters"].astype(float).mean()) if solved.any() else 0.0
+        )
+    else:
+        ax.text(0.5, 0.5, "no MCTS difficulty for this selection", ha="center")
+    ax.set_xlabel("MCTS iterations to solve")
+    ax.set_ylabel("samples")
+    ax.set_title(f"Difficulty of the {n} selected samples")
+
+    types = selected.get("question_type")
+    types = (
+        types.fillna("unknown").astype(str) if types is not None else pd.Series(["unknown"] * n)
+    )
+    shares = types.value_counts(normalize=True).sort_index()
+    for name, share in shares.items():
+        metrics[f"share_type/{name}"] = float(share)
+    bars = Figure(figsize=(6, 3.5))
+    bx = bars.add_subplot()
+    bx.bar(list(shares.index), shares.to_numpy(), color="tab:green")
+    bx.set_ylabel("share of selected samples")
+    bx.set_title("Question types in the selection")
+    bx.tick_params(axis="x", labelrotation=30)
+    return metrics, hist, bars

@@ -1,0 +1,109 @@
+"""What model to load: a validated spec shared by every pipeline that trains or queries a model.
+
+Parameters reference models through one shared section, ``models`` in
+``conf/base/parameters_models.yml`` (overridden wholesale by ``conf/gpu/parameters_models.yml``),
+one :class:`ModelSpec` per role. A pipeline's node takes ``params:models.<role>`` and builds the
+spec with :meth:`ModelSpec.from_params`; switching every pipeline from the tiny CPU presets to
+real checkpoints is then one ``--env gpu``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from datarecipes.config import from_params, parameters_section, require
+
+Dtype = Literal["float32", "bfloat16", "float16", "auto"]
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """LoRA adapters (peft) put on the model before training; absent = full fine-tuning."""
+
+    r: int = 16  #: Adapter rank.
+    alpha: int = 32  #: Scaling numerator (``lora_alpha``); the update is scaled by alpha / r.
+    dropout: float = 0.05  #: Dropout on the adapter input.
+    #: Modules to adapt: ``"all-linear"`` (every linear layer of the language model, peft's
+    #: shorthand) or a list of module-name suffixes such as ``["q_proj", "v_proj"]``.
+    target_modules: str | list[str] = "all-linear"
+
+    def __post_init__(self) -> None:
+        require(self.r > 0, f"lora.r must be > 0, got {self.r}")
+        require(self.alpha > 0, f"lora.alpha must be > 0, got {self.alpha}")
+        require(0.0 <= self.dropout < 1.0, f"lora.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: a hub id / local directory, or a named tiny preset built offline."""
+
+    #: Hugging Face checkpoint id (``Qwen/Qwen2.5-VL-7B-Instruct``) or a local directory.
+    #: Exactly one of ``name_or_path`` and ``preset`` is set.
+    name_or_path: str | None = None
+    #: Name of a preset in ``datarecipes/models/presets/<preset>.json`` (``tiny-vlm``,
+    #: ``tiny-lm``): a randomly initialised small model of a real architecture, built locally.
+    preset: str | None = None
+    #: Weight dtype; ``auto`` keeps the checkpoint's own dtype.
+    dtype: Dtype = "float32"
+    #: LoRA adapters for training; ``null`` trains all weights.
+    lora: LoraSpec | None = None
+    #: Allow the checkpoint's own Python code to run. Off: only transformers' classes load.
+    trust_remote_code: bool = False
+    #: Attention kernel (``sdpa``, ``eager``, ``flash_attention_2``); ``null`` = transformers'.
+    attn_implementation: str | None = None
+    #: ``auto`` puts the model on the GPU when there is one, else on the CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: Image resolution bounds for VLM processors (pixels); ``null`` keeps the checkpoint's.
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    #: Seed of the presets' random initialisation (and of the tokenizer corpus order).
+    seed: int = 0
+    #: Where built presets are cached, keyed by a hash of the preset file and seed.
+    preset_cache_dir: str = "data/06_models/presets"
+    #: Kwargs passed through to ``from_pretrained`` (e.g. ``revision``); never used for remote code.
+    extra_from_pretrained: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require(
+            (self.name_or_path is None) != (self.preset is None),
+            "exactly one of name_or_path and preset must be set, got "
+            f"name_or_path={self.name_or_path!r}, preset={self.preset!r}",
+        )
+        for key in ("trust_remote_code", "local_files_only", "dtype", "torch_dtype"):
+            require(
+                key not in self.extra_from_pretrained,
+                f"extra_from_pretrained.{key}: set it through the spec's own field",
+            )
+        for name in ("min_pixels", "max_pixels"):
+            value = getattr(self, name)
+            require(value is None or value > 0, f"{name} must be > 0, got {value}")
+        if self.min_pixels and self.max_pixels:
+            require(
+                self.min_pixels <= self.max_pixels,
+                f"min_pixels ({self.min_pixels}) must be <= max_pixels ({self.max_pixels})",
+            )
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | ModelSpec, where: str) -> ModelSpec:
+        """Build a spec from a parameters mapping (a ``ModelSpec`` passes through)."""
+        if isinstance(params, ModelSpec):
+            return params
+        return from_params(cls, params, where)
+
+
+@parameters_section("models")
+@dataclass(frozen=True)
+class ModelsParams:
+    """The shared ``models`` section: one spec per role a pipeline plays a model in."""
+
+    #: The VLM that is trained (SFT / GRPO) and that rolls out ThinkLite's MCTS.
+    policy: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-vlm"))
+    #: The text LM that judges MCTS rollouts against the ground truth (ThinkLite).
+    judge: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-lm"))
+    #: The VLM that scores image-text pairs (MLM-Filter style MLLM scoring).
+    scorer: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-vlm"))
+    #: The LM fine-tuned for many-shot tabular in-context learning (MachineLearningLM).
+    tabular_lm: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-lm"))
+

@@ -1,0 +1,217 @@
+"""Nodes of the ``filtering`` pipeline: thin wrappers over :mod:`datarecipes.filtering`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from datarecipes.config import from_params
+from datarecipes.executors import make_executor
+from datarecipes.filtering.clip_score import score_clip
+from datarecipes.filtering.clip_train import encode_pairs, retrieval_recall, train_clip_contrastive
+from datarecipes.filtering.evaluation import evaluate_filters, score_histograms
+from datarecipes.filtering.inputs import CAPTION_COLUMN, DECODE_ERROR, ID_COLUMN, IMAGE_COLUMN
+from datarecipes.filtering.mllm_score import score_mllm, status_counts
+from datarecipes.filtering.packing import first_fit_decreasing, packing_metrics, sample_lengths
+from datarecipes.filtering.params import FilteringParams
+from datarecipes.filtering.rules import apply_rules, parse_rule, rule_columns
+from datarecipes.filtering.shards import write_packed_shards
+from datarecipes.models.clip import LoadedClip, load_clip
+
+logger = logging.getLogger(__name__)
+WHERE = "parameters_filtering.yml: filtering"
+
+
+def _params(params: Mapping[str, Any] | FilteringParams) -> FilteringParams:
+    return params if isinstance(params, FilteringParams) else from_params(
+        FilteringParams, params, where=WHERE
+    )
+
+
+def split_pairs(scene_metadata: pd.DataFrame, filtering: Mapping[str, Any]
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """World → (scorer training pairs, pool, held-out pairs), image paths resolved.
+
+    The scorer and held-out sets keep only clean pairs (their ground truth is known); the
+    pool keeps everything, corrupted captions included: it is what the filter must clean.
+    """
+    p = _params(filtering)
+    pairs = scene_metadata.copy()
+    root = Path(p.world_root)
+    pairs[IMAGE_COLUMN] = [
+        str(root / path) if isinstance(path, str) and not Path(path).is_absolute() else path
+        for path in pairs[IMAGE_COLUMN]
+    ]
+    split = pairs["split"]
+    for role, name in (("scorer", p.splits.scorer), ("pool", p.splits.pool),
+                       ("heldout", p.splits.heldout)):
+        if not (split == name).any():
+            raise ValueError(f"{WHERE}.splits.{role}: the world has no {name!r} pairs "
+                             f"(splits present: {sorted(split.unique())})")
+    clean = ~pairs["corrupted"].astype(bool)
+    scorer = pairs[(split == p.splits.scorer) & clean].reset_index(drop=True)
+    pool = pairs[split == p.splits.pool].reset_index(drop=True)
+    heldout = pairs[(split == p.splits.heldout) & clean].reset_index(drop=True)
+    return scorer, pool, heldout
+
+
+def train_scoring_clip(scorer_pairs: pd.DataFrame, filtering: Mapping[str, Any]
+                       ) -> tuple[LoadedClip, pd.DataFrame, dict[str, Any]]:
+    """Build the scoring CLIP and (if ``clip.train``) train it on clean pairs.
+
+    Returns the model, the loss per step as a table, and metrics (the loss history is a
+    list, logged as an MLflow metric history).
+    """
+    p = _params(filtering)
+    torch.manual_seed(p.clip.training.seed)
+    loaded = load_clip(p.clip.model, p.clip.pretrained, device=p.clip.device)
+    if not p.clip.train:
+        return loaded, pd.DataFrame({"step": [], "loss": []}), {"steps": 0}
+    data = encode_pairs(scorer_pairs, loaded, num_workers=p.executor.num_workers)
+    losses = train_clip_contrastive(loaded, data, p.clip.training)
+    table = pd.DataFrame({"step": np.arange(len(losses)), "loss": losses})
+    metrics = {
+        "steps": len(losses),
+        "pairs": len(data.ids),
+        "skipped_pairs": data.skipped,
+        "initial_loss": losses[0],
+        "final_loss": float(np.mean(losses[-10:])),
+        "loss": losses,
+    }
+    return loaded, table, metrics
+
+
+def compute_clip_scores(pool: pd.DataFrame, scoring_clip: LoadedClip,
+                        filtering: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """CLIP score of every pool pair (resumable); bad pairs are rows with a reason."""
+    p = _params(filtering)
+    scores, stats = score_clip(
+        pool, scoring_clip, make_executor(p.executor), batch_size=p.scoring.batch_size,
+        shard_size=p.scoring.shard_size, resume_dir=p.scoring.resume_dir,
+    )
+    metrics = {
+        "pairs": float(len(scores)),
+        "scored": float((scores["status"] == "success").sum()),
+        "skipped": float((scores["status"] == DECODE_ERROR).sum()),
+        "shards": float(stats.shards),
+        "shards_computed": float(stats.computed),
+        "shards_reused": float(stats.reused),
+    }
+    return scores, metrics
+
+
+def compute_mllm_scores(pool: pd.DataFrame, filtering: Mapping[str, Any],
+                        scorer_model: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """MLM-Filter scores of the pool (or its first ``mllm.max_pairs``); empty when disabled."""
+    p = _params(filtering)
+    if not p.mllm.enabled:
+        return pd.DataFrame({ID_COLUMN: pool[ID_COLUMN]}), {"enabled": 0.0}
+    from datarecipes.filtering.mllm_score import vlm_generate_factory
+
+    subset = pool if p.mllm.max_pairs == 0 else pool.iloc[: p.mllm.max_pairs]
+    factory, model_key = vlm_generate_factory(scorer_model, p.mllm.max_new_tokens)
+    scores, stats = score_mllm(
+        subset, factory, make_executor(p.executor), metrics=p.mllm.metrics,
+        batch_size=p.mllm.batch_size, shard_size=p.scoring.shard_size, model_key=model_key,
+        resume_dir=p.scoring.resume_dir,
+    )
+    metrics = {"enabled": 1.0, "pairs": float(len(scores)), "shards_reused": float(stats.reused),
+               **{k: float(v) for k, v in status_counts(scores, p.mllm.metrics).items()}}
+    return scores, metrics
+
+
+def apply_filters(pool: pd.DataFrame, clip_scores: pd.DataFrame, mllm_scores: pd.DataFrame,
+                  filtering: Mapping[str, Any]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Join all scores onto the pool and evaluate every rule.
+
+    Returns the scored pool with one boolean column per rule (``keep.<rule>``), the pairs
+    kept by ``filter.apply`` with all their scores, and the kept fraction per rule.
+    """
+    p = _params(filtering)
+    clip = clip_scores.rename(columns={"status": "clip_status", "reason": "clip_reason"})
+    mllm = mllm_scores.rename(columns={"reason": "mllm_reason"})
+    table = pool.merge(clip, on=ID_COLUMN, how="left").merge(mllm, on=ID_COLUMN, how="left")
+    for name, text in p.filter.rules.items():
+        missing = rule_columns(parse_rule(text, p.filter.definitions)) - set(table.columns)
+        if missing:
+            raise ValueError(
+                f"{WHERE}.filter.rules.{name} ({text!r}) needs score(s) {sorted(missing)} that "
+                f"this run did not compute (MLLM scores need mllm.enabled: true)"
+            )
+    keep = apply_rules(table, p.filter.rules, p.filter.definitions)
+    scored = pd.concat([table, keep.add_prefix("keep.")], axis=1)
+    kept = scored[keep[p.filter.apply].to_numpy()].reset_index(drop=True)
+    metrics = {f"kept_fraction.{rule}": float(keep[rule].mean()) for rule in keep.columns}
+    metrics["kept_pairs"] = float(len(kept))
+    return scored, kept, metrics
+
+
+def evaluate_filtering(scored_pool: pd.DataFrame, filtering: Mapping[str, Any]
+                       ) -> tuple[dict[str, float], Figure]:
+    """Precision/recall of each rule at removing the known-corrupted pairs, and histograms."""
+    p = _params(filtering)
+    keep = scored_pool[[f"keep.{r}" for r in p.filter.rules]]
+    keep.columns = list(p.filter.rules)
+    scores = ["clip"] + [m for m in p.mllm.metrics if m in scored_pool]
+    return evaluate_filters(scored_pool, keep, scores), score_histograms(scored_pool, scores)
+
+
+def pack_kept_pairs(kept_pairs: pd.DataFrame, filtering: Mapping[str, Any]
+                    ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """First-fit-decreasing packing of the kept pairs into WebDataset shards + index."""
+    import open_clip
+
+    p = _params(filtering)
+    tokenizer = open_clip.SimpleTokenizer()
+
+    def text_tokens(captions: list[str]) -> list[int]:
+        # +2: the start and end of text tokens the model's tokenizer adds.
+        return [len(tokenizer.encode(c)) + 2 for c in captions]
+
+    samples = kept_pairs[[ID_COLUMN, IMAGE_COLUMN, CAPTION_COLUMN]].reset_index(drop=True)
+    lengths = sample_lengths(samples[CAPTION_COLUMN].tolist(), text_tokens,
+                             p.packing.image_tokens)
+    packing = first_fit_decreasing(lengths, p.packing.capacity)
+    index = write_packed_shards(samples, lengths, packing, p.packing.shard_dir, p.packing.shards)
+    metrics = packing_metrics(packing, lengths)
+    metrics["shards"] = float(index["shard"].nunique())
+    return index, metrics
+
+
+def pretrain_comparison(pool: pd.DataFrame, kept_pairs: pd.DataFrame, heldout_pairs: pd.DataFrame,
+                        filtering: Mapping[str, Any]) -> dict[str, float]:
+    """Train the same CLIP for the same steps on unfiltered vs filtered pool; held-out recall.
+
+    Each variant starts from the same seeded initialisation and batch order seed, so the
+    only difference is the data. Metrics are ``<variant>.<retrieval metric>`` plus, with
+    ``data: both``, ``gain.<metric>`` = filtered - unfiltered.
+    """
+    p = _params(filtering)
+    variants = {"unfiltered": pool, "filtered": kept_pairs}
+    chosen = ["unfiltered", "filtered"] if p.pretrain.data == "both" else [p.pretrain.data]
+    metrics: dict[str, float] = {}
+    heldout = None
+    for name in chosen:
+        torch.manual_seed(p.pretrain.training.seed)
+        loaded = load_clip(p.pretrain.model)
+        data = encode_pairs(variants[name], loaded, num_workers=p.executor.num_workers)
+        if heldout is None:
+            heldout = encode_pairs(heldout_pairs, loaded, num_workers=p.executor.num_workers)
+        losses = train_clip_contrastive(loaded, data, p.pretrain.training)
+        metrics[f"{name}.pairs"] = float(len(data.ids))
+        metrics[f"{name}.final_loss"] = float(np.mean(losses[-10:]))
+        for key, value in retrieval_recall(loaded, heldout, p.pretrain.recall_at).items():
+            metrics[f"{name}.{key}"] = value
+    if len(chosen) == 2:
+        for key in [k.split(".", 1)[1] for k in metrics if k.startswith("filtered.")]:
+            if "recall" in key:
+                metrics[f"gain.{key}"] = metrics[f"filtered.{key}"] - metrics[f"unfiltered.{key}"]
+    return metrics

@@ -1,0 +1,132 @@
+"""GRPO with TRL's ``GRPOTrainer``: EasyR1-style format + accuracy rewards, or MM-UPT's
+majority-vote self-reward for unlabeled data."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import pandas as pd
+from trl import GRPOConfig, GRPOTrainer
+
+from datarecipes.config import require
+from datarecipes.models.checkpoint import merge_lora
+from datarecipes.models.factory import LoadedModel, load_model, lora_config
+from datarecipes.models.spec import ModelSpec
+from datarecipes.training.callbacks import StepMetricsCallback
+from datarecipes.training.data import OnBadSample, prompt_dataset
+from datarecipes.training.rewards import majority_vote_reward, weighted_rewards
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GRPOParams:
+    """GRPO hyperparameters. All but ``reward``/``format_weight`` pass unchanged to TRL's
+    ``GRPOConfig``. Reference values (MM-UPT / EasyR1, methods.md §5): 10 rollouts per prompt,
+    KL 1e-2, temperature 0.7 (top_p 0.99), learning rate 1e-6; the defaults here are scaled down
+    for the CPU run, ``conf/gpu`` restores them."""
+
+    #: ``accuracy`` = EasyR1 format + accuracy against the ``answer`` column;
+    #: ``majority_vote`` = MM-UPT self-reward (labels unused).
+    reward: Literal["accuracy", "majority_vote"] = "accuracy"
+    format_weight: float = 0.1  #: Weight of the format reward in the accuracy reward (EasyR1).
+    num_generations: int = 4  #: Rollouts per prompt (the GRPO group size).
+    beta: float = 0.01  #: KL coefficient against the reference policy.
+    temperature: float = 0.7  #: Rollout sampling temperature.
+    top_p: float = 0.99  #: Rollout nucleus sampling.
+    learning_rate: float = 1e-5  #: Peak learning rate.
+    max_completion_length: int = 64  #: Generated tokens per rollout.
+    per_device_train_batch_size: int = 4  #: Completions per micro-batch (multiple of group).
+    gradient_accumulation_steps: int = 1  #: Micro-batches per optimizer step.
+    num_train_epochs: float = 1.0  #: Passes over the prompts (ignored when max_steps > 0).
+    max_steps: int = -1  #: Optimizer steps; -1 = run num_train_epochs.
+    lr_scheduler_type: Literal["cosine", "linear", "constant"] = "constant"
+    seed: int = 0  #: Seed for data order and sampling.
+    logging_steps: int = 1  #: Steps between metric logs.
+    bf16: bool = False  #: bf16 mixed precision (GPU).
+    gradient_checkpointing: bool = False  #: Recompute activations to save memory.
+
+    def __post_init__(self) -> None:
+        require(0.0 <= self.format_weight <= 1.0, "format_weight must be in [0, 1]")
+        require(self.num_generations >= 2, "num_generations must be >= 2 (GRPO compares a group)")
+        require(self.beta >= 0, "beta must be >= 0")
+        require(self.temperature > 0, "temperature must be > 0 (rollouts are sampled)")
+        require(0 < self.top_p <= 1, "top_p must be in (0, 1]")
+        require(self.learning_rate > 0, "learning_rate must be > 0")
+        require(self.max_completion_length > 0, "max_completion_length must be > 0")
+        require(
+            (self.per_device_train_batch_size * self.gradient_accumulation_steps)
+            % self.num_generations == 0,
+            "per_device_train_batch_size * gradient_accumulation_steps must be a multiple of "
+            f"num_generations ({self.num_generations})",
+        )
+        require(self.max_steps == -1 or self.max_steps > 0, "max_steps must be -1 or > 0")
+
+
+def grpo_config(params: GRPOParams, output_dir: str) -> GRPOConfig:
+    """TRL config: ``params`` minus the reward choice, plus fixed project settings."""
+    fields = asdict(params)
+    fields.pop("reward")
+    fields.pop("format_weight")
+    return GRPOConfig(
+        **fields,
+        output_dir=output_dir,
+        save_strategy="no",
+        report_to="none",
+        # The dataset's extra columns (answer, id, question_type) must reach the rewards.
+        remove_unused_columns=False,
+    )
+
+
+def reward_functions(params: GRPOParams) -> tuple[list[Any], list[float]]:
+    """The reward callables and their weights for ``params.reward``."""
+    if params.reward == "majority_vote":
+        return [majority_vote_reward], [1.0]
+    return weighted_rewards(params.format_weight)
+
+
+def train_grpo(
+    model: ModelSpec | LoadedModel,
+    data: Iterable[Mapping[str, Any]] | pd.DataFrame,
+    params: GRPOParams,
+    image_root: str | None = None,
+    on_bad_sample: OnBadSample = "skip",
+) -> tuple[LoadedModel, dict[str, float]]:
+    """Optimise ``model`` with GRPO on prompt records (LLaVA or chat; ``answer`` column for the
+    accuracy reward). Returns the policy (LoRA merged) and flat metrics."""
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    dataset, bad = prompt_dataset(data, image_root, on_bad_sample, name="grpo data")
+    if params.reward == "accuracy" and not any(dataset["answer"]):
+        raise ValueError("grpo data: reward 'accuracy' needs an 'answer' per record; none found")
+    funcs, weights = reward_functions(params)
+    config = None
+    callback = StepMetricsCallback(prefix="grpo")
+    with tempfile.TemporaryDirectory(prefix="grpo-") as output_dir:
+        config = grpo_config(params, output_dir)
+        config.reward_weights = weights
+        trainer = GRPOTrainer(
+            model=loaded.model,
+            reward_funcs=funcs,
+            args=config,
+            train_dataset=dataset,
+            processing_class=loaded.processor,
+            peft_config=lora_config(loaded.spec.lora, loaded.kind),
+            callbacks=[callback],
+        )
+        trainer.train()
+        policy = merge_lora(trainer.model)
+    policy.eval()
+    rewards = [row["reward_mean"] for row in callback.history if "reward_mean" in row]
+    metrics = {
+        "grpo_prompts": float(len(dataset)),
+        "grpo_skipped_records": float(bad.skipped),
+        "grpo_steps": float(len(rewards)),
+        "grpo_first_reward": rewards[0] if rewards else float("nan"),
+        "grpo_last_reward": rewards[-1] if rewards else float("nan"),
+        "grpo_mean_reward": sum(rewards) / len(rewards) if rewards else float("nan"),
+    }
+    return LoadedModel(policy, loaded.processor, loaded.kind, loaded.path, loaded.spec), metrics

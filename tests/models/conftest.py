@@ -1,0 +1,20 @@
+import pytest
+import torch
+
+from datarecipes.models import ModelSpec, load_model
+
+
+@pytest.fixture(scope="session")
+def preset_cache(tmp_path_factory):
+    torch.set_num_threads(2)
+    return str(tmp_path_factory.mktemp("presets"))
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(preset_cache):
+    return load_model(ModelSpec(preset="tiny-vlm", preset_cache_dir=preset_cache))
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(preset_cache):
+    return load_model(ModelSpec(preset="tiny-lm", preset_cache_dir=preset_cache))

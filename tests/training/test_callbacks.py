@@ -1,0 +1,27 @@
+from types import SimpleNamespace
+
+import mlflow
+
+from datarecipes.training.callbacks import StepMetricsCallback
+
+
+def _state(step, tokens):
+    return SimpleNamespace(global_step=step, num_input_tokens_seen=tokens)
+
+
+def test_logs_to_mlflow_only_inside_an_active_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    callback = StepMetricsCallback(prefix="sft")
+    callback.on_train_begin(None, _state(0, 0), None)
+    callback.on_log(None, _state(1, 100), None, logs={"loss": 2.0, "learning_rate": 1e-3})
+    assert callback.history[0]["loss"] == 2.0 and callback.history[0]["tokens_per_second"] > 0
+    with mlflow.start_run() as run:
+        callback.on_log(None, _state(2, 300), None,
+                        logs={"loss": 1.5, "reward": 0.4, "completions/mean_length": 7.0,
+                              "note": "text is ignored"})
+    client = mlflow.tracking.MlflowClient()
+    history = client.get_metric_history(run.info.run_id, "sft_loss")
+    assert [(m.step, m.value) for m in history] == [(2, 1.5)]
+    assert client.get_metric_history(run.info.run_id, "sft_reward_mean")[0].value == 0.4
+    assert client.get_metric_history(run.info.run_id, "sft_completion_length")[0].value == 7.0
+    assert len(client.get_metric_history(run.info.run_id, "sft_tokens_per_second")) == 1
