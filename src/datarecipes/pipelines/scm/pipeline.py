@@ -1,28 +1,42 @@
 """The ``scm`` pipeline: prior -> SFT records; real tables -> baselines [+ LM] -> report.
 
-The LM side is wired by whoever owns the model: ``create_pipeline(lm=True)`` adds the
-``evaluate_lm`` node, which needs ``scm_predict_fn`` (a callable: list of chat-message lists
--> list of generated strings) and, with ``tokenizer="<dataset>"``, a tokenizer for the
-context checks of the SFT records and the evaluation prompts.
+With ``lm=True`` (the default) the tabular LM (``models.tabular_lm``) is fine-tuned on the
+serialized prior tasks and evaluated on the real tables next to the baselines; the LM's
+tokenizer checks every prompt against its context. ``lm=False`` leaves the prior, the corpus
+and the baselines (no model needed).
 """
 
 from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from datarecipes.pipelines.scm.lm_nodes import (
+    evaluate_tabular_lm,
+    prepare_tabular_lm,
+    train_tabular_lm,
+)
 from datarecipes.pipelines.scm.nodes import (
     build_sft_corpus,
     evaluate_baselines_node,
-    evaluate_lm,
     generate_prior_tasks,
     load_real_tables,
     scm_report,
 )
 
 
-def create_pipeline(lm: bool = False, tokenizer: str | None = None, **kwargs) -> Pipeline:
-    extra = [tokenizer] if tokenizer else []
-    nodes = [
+def create_pipeline(lm: bool = True, **kwargs) -> Pipeline:
+    extra = ["scm_lm_tokenizer"] if lm else []
+    nodes = []
+    if lm:
+        nodes.append(
+            Node(
+                prepare_tabular_lm,
+                inputs="params:models.tabular_lm",
+                outputs=["scm_base_lm", "scm_lm_tokenizer"],
+                name="scm_prepare_tabular_lm",
+            )
+        )
+    nodes += [
         Node(
             generate_prior_tasks,
             inputs="params:scm",
@@ -50,14 +64,20 @@ def create_pipeline(lm: bool = False, tokenizer: str | None = None, **kwargs) ->
     ]
     report_inputs = ["scm_baseline_table"]
     if lm:
-        nodes.append(
+        nodes += [
             Node(
-                evaluate_lm,
-                inputs=["scm_tables", "scm_predict_fn", "params:scm", *extra],
+                train_tabular_lm,
+                inputs=["scm_base_lm", "scm_sft_records", "params:scm_training"],
+                outputs=["scm_tabular_lm", "scm_training_metrics"],
+                name="scm_train_tabular_lm",
+            ),
+            Node(
+                evaluate_tabular_lm,
+                inputs=["scm_tables", "scm_tabular_lm", "params:scm", "params:scm_generation"],
                 outputs=["scm_lm_table", "scm_lm_predictions"],
-                name="scm_evaluate_lm",
-            )
-        )
+                name="scm_evaluate_tabular_lm",
+            ),
+        ]
         report_inputs.append("scm_lm_table")
     nodes.append(
         Node(
