@@ -5,8 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-# The main job: the ThinkLite chain on the built-in default world, once it exists.
-MAIN_PIPELINE ?= scenes
+# The main job: the ThinkLite chain (world -> ProVision -> SFT -> MCTS -> select -> GRPO -> eval).
+MAIN_PIPELINE ?= thinklite
 
 export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE := 1

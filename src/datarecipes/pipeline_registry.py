@@ -24,7 +24,7 @@ import datarecipes.pipelines
 UPSTREAM: dict[str, tuple[str, ...]] = {
     "provision": ("scenes",),
     "thinklite": ("scenes", "provision"),
-    "thinklite_ablation": ("scenes", "provision", "thinklite"),
+    "thinklite_ablation": ("scenes", "provision"),
 }
 
 #: What ``kedro run`` (and ``make run``) runs: the headline recipe once it is registered.

@@ -74,16 +74,28 @@ def evaluate(
     )
     table["prediction"] = predictions
     options = table["options"] if "options" in table else [None] * len(table)
-    table["extracted"] = [
-        extract_answer(p, _options(o)) for p, o in zip(predictions, options, strict=True)
-    ]
-    table["correct"] = [
-        is_correct(e, str(a), _options(o))
-        for e, a, o in zip(table["extracted"], table["answer"], options, strict=True)
-    ]
+    table["extracted"], table["correct"] = grade(predictions, table["answer"], options)
     metrics = accuracy_metrics(table, params.group_by, name)
     metrics[f"{name}_skipped_records"] = float(bad.skipped)
     return table, accuracy_plot(table, params.group_by, name), metrics
+
+
+def grade(
+    predictions: Sequence[str], answers: Iterable[Any], options: Iterable[Any]
+) -> tuple[list[str | None], list[bool]]:
+    """Extract each prediction's answer and grade it against the ground truth.
+
+    Graded from Python lists, not a DataFrame column: pandas' string inference turns a missing
+    extraction (None) into NaN, which is not an answer.
+    """
+    extracted: list[str | None] = []
+    correct: list[bool] = []
+    for prediction, answer, option in zip(predictions, answers, options, strict=True):
+        choices = _options(option)
+        guess = extract_answer(prediction, choices)
+        extracted.append(guess)
+        correct.append(guess is not None and is_correct(guess, str(answer), choices))
+    return extracted, correct
 
 
 def _path_feature() -> Any:

@@ -1,0 +1,197 @@
+"""Nodes of the ThinkLite pipelines: they only wire ``datarecipes.thinklite``, ``mcts`` and
+``training``. Checkpoints arrive as directories (``CheckpointDataset``) or, in in-memory runs,
+as loaded models; :func:`load_policy` accepts both."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from datarecipes.config import from_params
+from datarecipes.mcts import (
+    HFPolicy,
+    MctsConfig,
+    SelectionConfig,
+    answer_accuracy,
+    select_hard_samples,
+    selection_report,
+)
+from datarecipes.models import LoadedModel, ModelsParams, load_model
+from datarecipes.thinklite import (
+    ABLATION_STRATEGIES,
+    AblationParams,
+    ThinkLiteDataParams,
+    ThinkLiteEvalParams,
+    ThinkLiteMctsParams,
+    ablation_summary,
+    eval_plot,
+    evaluate_policy,
+    load_policy,
+    mcts_rows,
+    pool_difficulty,
+    prompt_records,
+    provision_to_questions,
+    sft_records,
+    split_questions,
+)
+from datarecipes.training.grpo import GRPOParams, train_grpo
+from datarecipes.training.sft import SFTParams, train_sft
+
+logger = logging.getLogger(__name__)
+Checkpoint = LoadedModel | str
+FILE = "parameters_thinklite.yml"
+
+
+def _models(models: Mapping[str, Any]) -> ModelsParams:
+    return from_params(ModelsParams, models, where="parameters_models.yml: models")
+
+
+def build_question_sets(
+    provision_questions: pd.DataFrame, scene_root: str, thinklite_data: Mapping[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """Warm-start set, MCTS pool and held-out set from ProVision's single-image questions."""
+    params = from_params(ThinkLiteDataParams, thinklite_data, where=f"{FILE}: thinklite_data")
+    questions = provision_to_questions(provision_questions, scene_root)
+    warm, pool, heldout = split_questions(questions, params)
+    metrics = {
+        "single_image_questions": float(len(questions)),
+        "warm_start": float(len(warm)),
+        "pool": float(len(pool)),
+        "heldout": float(len(heldout)),
+    }
+    logger.info("thinklite sets: %d warm start, %d pool, %d held out",
+                len(warm), len(pool), len(heldout))
+    return warm, pool, heldout, metrics
+
+
+def warm_start_policy(
+    warm_start_set: pd.DataFrame, models: Mapping[str, Any], thinklite_warm_start: Mapping
+) -> tuple[LoadedModel, dict[str, float]]:
+    """SFT of ``models.policy`` on ProVision's step-format solutions (skipped when the set is
+    empty: the paper's 7B policy follows the 2-shot prompt untrained)."""
+    params = from_params(SFTParams, thinklite_warm_start, where=f"{FILE}: thinklite_warm_start")
+    base = load_model(_models(models).policy)
+    if warm_start_set.empty:
+        logger.info("thinklite: warm start skipped (thinklite_data.warmstart_size is 0)")
+        return base, {"sft_examples": 0.0}
+    return train_sft(base, sft_records(warm_start_set), params)
+
+
+def score_pool_difficulty(
+    pool: pd.DataFrame,
+    warm_start_checkpoint: Checkpoint,
+    mcts_work_dir: str,
+    models: Mapping[str, Any],
+    mcts_difficulty: Mapping[str, Any],
+    thinklite_mcts: Mapping[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any], Figure]:
+    """MCTS difficulty of every pool question with the warm-started policy (resumable)."""
+    config = from_params(MctsConfig, mcts_difficulty, where=f"{FILE}: mcts_difficulty")
+    run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
+    specs = _models(models)
+    policy = load_policy(warm_start_checkpoint, specs.policy)
+    judge = load_model(specs.judge) if run.reward == "judge" else None
+    difficulty = pool_difficulty(pool, policy, config, run, mcts_work_dir, judge=judge)
+    searched = difficulty[difficulty["skip_reason"].isna()]
+    metrics, histogram, _ = selection_report(searched, len(pool), config.max_iterations)
+    solved = searched["solved"].astype(bool)
+    pool_metrics = {
+        "questions": float(len(pool)),
+        "searched": float(len(searched)),
+        "skipped_bad_input": float(len(difficulty) - len(searched)),
+        "solved": float(solved.sum()),
+        "solved_fraction": float(solved.mean()) if len(searched) else 0.0,
+        "unsolved": metrics.get("num_unsolved", 0.0),
+        "mean_iters_solved": metrics.get("mean_iters_solved", 0.0),
+        "generated_tokens": float(searched["generated_tokens"].sum()),
+        # Solved questions per 0-based iteration: the tracking hook logs a list as a metric
+        # history (step = iteration), which the ablation notebook draws as the histogram.
+        "solved_at_iteration": np.bincount(
+            searched.loc[solved, "iters"].astype(int).to_numpy(), minlength=config.max_iterations
+        ).astype(float).tolist(),
+    }
+    histogram.axes[0].set_title(f"MCTS difficulty of the pool ({len(searched)} questions)")
+    return difficulty, pool_metrics, histogram
+
+
+def select_training_set(
+    pool: pd.DataFrame,
+    difficulty: pd.DataFrame,
+    warm_start_checkpoint: Checkpoint,
+    models: Mapping[str, Any],
+    hard_sample_selection: Mapping[str, Any],
+    thinklite_mcts: Mapping[str, Any],
+) -> tuple[pd.DataFrame, dict[str, float], Figure, Figure]:
+    """The GRPO training set chosen by ``hard_sample_selection.strategy``, its statistics,
+    difficulty histogram and question-type shares."""
+    config = from_params(SelectionConfig, hard_sample_selection,
+                         where=f"{FILE}: hard_sample_selection")
+    accuracy = None
+    if config.strategy == "accuracy":
+        run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
+        policy = load_policy(warm_start_checkpoint, _models(models).policy)
+        accuracy = answer_accuracy(
+            mcts_rows(pool), HFPolicy.from_loaded(policy), config, batch_size=run.batch_size
+        )
+    selected = select_hard_samples(pool, config, difficulty=difficulty, accuracy=accuracy)
+    if selected.empty:
+        raise ValueError(
+            f"hard_sample_selection (strategy {config.strategy!r}) kept none of the "
+            f"{len(pool)} pool questions; lower iters_threshold / raise max_accuracy, or "
+            "enlarge the pool (thinklite_data.pool_size)"
+        )
+    max_iterations = int(difficulty["iterations_run"].max()) if len(difficulty) else 1
+    metrics, histogram, types = selection_report(selected, len(pool), max(max_iterations, 1))
+    return selected, metrics, histogram, types
+
+
+def grpo_on_selection(
+    selected: pd.DataFrame,
+    warm_start_checkpoint: Checkpoint,
+    models: Mapping[str, Any],
+    thinklite_grpo: Mapping[str, Any],
+) -> tuple[LoadedModel, dict[str, float]]:
+    """GRPO of the warm-started policy on the selected questions (accuracy + format reward
+    on step-format answers)."""
+    params = from_params(GRPOParams, thinklite_grpo, where=f"{FILE}: thinklite_grpo")
+    policy = load_policy(warm_start_checkpoint, _models(models).policy, copy=True)
+    return train_grpo(policy, prompt_records(selected), params)
+
+
+def evaluate_checkpoint(
+    checkpoint: Checkpoint,
+    heldout: pd.DataFrame,
+    benchmarks: Mapping[str, pd.DataFrame],
+    models: Mapping[str, Any],
+    thinklite_eval: Mapping[str, Any],
+) -> tuple[pd.DataFrame, dict[str, float], Figure]:
+    """Greedy held-out (and benchmark) accuracy: table, metrics, bar plot."""
+    params = from_params(ThinkLiteEvalParams, thinklite_eval, where=f"{FILE}: thinklite_eval")
+    policy = load_policy(checkpoint, _models(models).policy)
+    table, metrics = evaluate_policy(policy, heldout, benchmarks, params)
+    return table, metrics, eval_plot(table, "greedy accuracy")
+
+
+def compare_strategies(
+    thinklite_ablation: Mapping[str, Any],
+    warm_start_eval: Mapping[str, float],
+    **per_strategy: Mapping[str, float],
+) -> tuple[dict[str, float], Figure]:
+    """``thinklite_ablation_metrics`` and ``thinklite_ablation_plot``: accuracy and selected
+    count per strategy. ``per_strategy`` holds ``<strategy>_selection`` and ``<strategy>_eval``
+    metrics for every strategy of :data:`ABLATION_STRATEGIES`."""
+    from_params(AblationParams, thinklite_ablation, where=f"{FILE}: thinklite_ablation")
+    selection = {s: per_strategy[f"{s}_selection"] for s in ABLATION_STRATEGIES}
+    evaluation = {s: per_strategy[f"{s}_eval"] for s in ABLATION_STRATEGIES}
+    if selection["random"]["num_selected"] != selection["mcts"]["num_selected"]:
+        raise ValueError(
+            f"thinklite_ablation: random kept {selection['random']['num_selected']:.0f} "
+            f"questions but mcts {selection['mcts']['num_selected']:.0f}; the random control "
+            "must keep as many (same iters_threshold)"
+        )
+    return ablation_summary(selection, evaluation, warm_start_eval)

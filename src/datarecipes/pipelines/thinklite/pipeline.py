@@ -1,0 +1,104 @@
+"""The ``thinklite`` pipeline: ProVision questions → SFT warm start → MCTS difficulty of the
+pool → hard-sample selection → GRPO → held-out evaluation.
+
+``create_pipeline`` returns only ThinkLite's own nodes; the registry prepends scenes and
+provision. :func:`shared_nodes` (sets, warm start, MCTS, warm-start evaluation) and
+:func:`strategy_nodes` (select → GRPO → evaluate) are reused by ``thinklite_ablation``, which
+runs the strategy nodes once per strategy in its own namespace.
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from datarecipes.pipelines.thinklite.nodes import (
+    build_question_sets,
+    evaluate_checkpoint,
+    grpo_on_selection,
+    score_pool_difficulty,
+    select_training_set,
+    warm_start_policy,
+)
+
+#: Datasets the strategy nodes read from the shared part (left un-namespaced).
+SHARED_INPUTS = {
+    "thinklite_pool", "thinklite_difficulty", "thinklite_warm_start_checkpoint",
+    "thinklite_heldout", "thinklite_benchmarks",
+}
+#: Parameters every strategy shares (the same budget and seed).
+SHARED_PARAMETERS = {"params:models", "params:thinklite_mcts", "params:thinklite_grpo",
+                     "params:thinklite_eval"}
+
+
+def shared_nodes() -> Pipeline:
+    """Question sets, warm start, MCTS difficulty, and the warm start's evaluation."""
+    return Pipeline(
+        [
+            Node(
+                build_question_sets,
+                inputs=["provision_questions", "thinklite_scene_root", "params:thinklite_data"],
+                outputs=["thinklite_warm_start_set", "thinklite_pool", "thinklite_heldout",
+                         "thinklite_data_metrics"],
+                name="thinklite_question_sets",
+            ),
+            Node(
+                warm_start_policy,
+                inputs=["thinklite_warm_start_set", "params:models",
+                        "params:thinklite_warm_start"],
+                outputs=["thinklite_warm_start_checkpoint", "thinklite_warm_start_metrics"],
+                name="thinklite_warm_start",
+            ),
+            Node(
+                score_pool_difficulty,
+                inputs=["thinklite_pool", "thinklite_warm_start_checkpoint",
+                        "thinklite_mcts_work_dir", "params:models", "params:mcts_difficulty",
+                        "params:thinklite_mcts"],
+                outputs=["thinklite_difficulty", "thinklite_mcts_metrics",
+                         "thinklite_difficulty_plot"],
+                name="thinklite_mcts_difficulty",
+            ),
+            Node(
+                evaluate_checkpoint,
+                inputs=["thinklite_warm_start_checkpoint", "thinklite_heldout",
+                        "thinklite_benchmarks", "params:models", "params:thinklite_eval"],
+                outputs=["thinklite_warm_start_eval_table", "thinklite_warm_start_eval_metrics",
+                         "thinklite_warm_start_eval_plot"],
+                name="thinklite_evaluate_warm_start",
+            ),
+        ]
+    )
+
+
+def strategy_nodes() -> Pipeline:
+    """Select (``params:hard_sample_selection``) → GRPO → evaluate."""
+    return Pipeline(
+        [
+            Node(
+                select_training_set,
+                inputs=["thinklite_pool", "thinklite_difficulty",
+                        "thinklite_warm_start_checkpoint", "params:models",
+                        "params:hard_sample_selection", "params:thinklite_mcts"],
+                outputs=["thinklite_selected", "thinklite_selection_metrics",
+                         "thinklite_selection_difficulty_plot", "thinklite_selection_type_plot"],
+                name="thinklite_select",
+            ),
+            Node(
+                grpo_on_selection,
+                inputs=["thinklite_selected", "thinklite_warm_start_checkpoint", "params:models",
+                        "params:thinklite_grpo"],
+                outputs=["thinklite_grpo_checkpoint", "thinklite_grpo_metrics"],
+                name="thinklite_grpo",
+            ),
+            Node(
+                evaluate_checkpoint,
+                inputs=["thinklite_grpo_checkpoint", "thinklite_heldout", "thinklite_benchmarks",
+                        "params:models", "params:thinklite_eval"],
+                outputs=["thinklite_eval_table", "thinklite_eval_metrics", "thinklite_eval_plot"],
+                name="thinklite_evaluate",
+            ),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return shared_nodes() + strategy_nodes()

@@ -1,0 +1,114 @@
+"""Benchmark parquet loading, directory handles, the MCTS search key, ablation checks."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+import torch
+from kedro.io import DatasetError
+from PIL import Image
+
+from datarecipes.config import ParameterError, from_params
+from datarecipes.mcts import MctsConfig
+from datarecipes.pipelines.thinklite.nodes import compare_strategies, select_training_set
+from datarecipes.thinklite import AblationParams, ThinkLiteMctsParams, policy_fingerprint
+from datarecipes.thinklite.datasets import DirectoryDataset, ThinkLiteBenchmarksDataset
+from datarecipes.thinklite.difficulty import search_key
+
+
+def png(colour: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_benchmarks_in_thinklite_format_become_question_tables(tmp_path):
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    pd.DataFrame({
+        "image": [{"bytes": png("red"), "path": None}, {"bytes": png("blue"), "path": None}],
+        "problem": ["<image>\nWhat colour is it?", "How many? <image>"],
+        "answer": ["red", "3"],
+    }).to_parquet(folder / "mathvista_mini.parquet")
+    dataset = ThinkLiteBenchmarksDataset(str(folder), str(tmp_path / "images"))
+    tables = dataset.load()
+    assert list(tables) == ["mathvista_mini"]
+    table = tables["mathvista_mini"]
+    assert list(table["question"]) == ["What colour is it?", "How many?"]
+    assert list(table["answer"]) == ["red", "3"]
+    assert Image.open(table["image"][1]).getpixel((0, 0)) == (0, 0, 255)
+    assert (table["generator"] == "mathvista_mini").all()
+    # Raw bytes work too; a row without an image is named in the error.
+    pd.DataFrame({"image": [png("red"), None], "problem": ["a", "b"], "answer": ["1", "2"]}
+                 ).to_parquet(folder / "broken.parquet")
+    with pytest.raises(DatasetError, match=r"broken.parquet row 1"):
+        dataset.load()
+
+
+def test_absent_benchmark_directory_is_no_benchmark(tmp_path):
+    assert ThinkLiteBenchmarksDataset(str(tmp_path / "none"), str(tmp_path / "i")).load() == {}
+
+
+def test_directory_dataset_hands_out_the_path(tmp_path):
+    work = tmp_path / "work"
+    assert DirectoryDataset(str(work), create=True).load() == str(work) and work.is_dir()
+    with pytest.raises(DatasetError, match="does not exist"):
+        DirectoryDataset(str(tmp_path / "missing")).load()
+
+
+def test_search_key_changes_with_weights_settings_and_pool():
+    model = torch.nn.Linear(4, 4)
+    before = policy_fingerprint(model)
+    config, run, ids = MctsConfig(max_iterations=2), ThinkLiteMctsParams(), ["a", "b"]
+    key = search_key(before, config, run, ids)
+    assert key == search_key(policy_fingerprint(model), config, run, ids)  # resumable
+    with torch.no_grad():
+        model.weight[0, 0] += 1e-3
+    assert policy_fingerprint(model) != before
+    assert search_key(policy_fingerprint(model), config, run, ids) != key
+    assert search_key(before, MctsConfig(max_iterations=3), run, ids) != key
+    assert search_key(before, config, run, ["a"]) != key
+
+
+def test_random_keeps_as_many_as_mcts():
+    pool = pd.DataFrame({"sample_id": [f"s{i}" for i in range(40)],
+                         "question_type": ["count", "colour"] * 20})
+    iters = [None if i % 5 == 0 else i % 7 for i in range(40)]
+    difficulty = pd.DataFrame({
+        "sample_id": pool["sample_id"], "solved": [it is not None for it in iters],
+        "iters": pd.array(iters, dtype="Int64"), "iterations_run": [7] * 40,
+        "skip_reason": [None] * 40,
+    })
+    counts = {}
+    for strategy in ("mcts", "random"):
+        selected, metrics, _, _ = select_training_set(
+            pool, difficulty, "unused", {}, {"strategy": strategy, "iters_threshold": 3},
+            {},
+        )
+        counts[strategy] = (len(selected), set(selected["sample_id"]))
+        assert metrics["num_selected"] == len(selected)
+    hard = sum(it is None or it > 3 for it in iters)  # unsolved, or solved after iteration 3
+    assert counts["random"][0] == counts["mcts"][0] == hard
+    assert counts["random"][1] != counts["mcts"][1]
+    with pytest.raises(ValueError, match="kept none"):
+        select_training_set(pool, difficulty.assign(solved=True, iters=0), "unused", {},
+                            {"strategy": "mcts", "iters_threshold": 3}, {})
+
+
+def test_ablation_requires_matching_thresholds_and_counts():
+    with pytest.raises(ParameterError, match="random.iters_threshold"):
+        from_params(AblationParams, {"random": {"strategy": "random", "iters_threshold": 9}},
+                    where="x")
+    with pytest.raises(ParameterError, match="accuracy.strategy"):
+        from_params(AblationParams, {"accuracy": {"strategy": "mcts"}}, where="x")
+    evaluation = {"accuracy": 0.5}
+    kwargs = {f"{s}_eval": evaluation for s in ("mcts", "accuracy", "random")}
+    kwargs |= {"mcts_selection": {"num_selected": 5.0}, "accuracy_selection": {
+        "num_selected": 3.0}, "random_selection": {"num_selected": 4.0}}
+    with pytest.raises(ValueError, match="random kept 4"):
+        compare_strategies({}, {"accuracy": 0.1}, **kwargs)
+    kwargs["random_selection"] = {"num_selected": 5.0}
+    metrics, _ = compare_strategies({}, {"accuracy": 0.1}, **kwargs)
+    assert metrics["accuracy/num_selected"] == 3.0 and metrics["warm_start/accuracy"] == 0.1
