@@ -20,6 +20,7 @@ Conventions (any pipeline, any namespace):
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import subprocess
@@ -36,6 +37,16 @@ from datarecipes.config import PARAMETER_SECTIONS, from_params
 logger = logging.getLogger(__name__)
 
 MAX_PARAM_CHARS = 500
+
+#: Namespace of the node now running ("" outside namespaces). Trainer callbacks prefix their
+#: per-step metrics with it, so the three GRPO runs of the ThinkLite ablation, which share one
+#: MLflow run, keep separate curves (``mcts.grpo_loss``, ``random.grpo_loss``).
+_NODE_NAMESPACE: contextvars.ContextVar[str] = contextvars.ContextVar("node_namespace", default="")
+
+
+def current_node_namespace() -> str:
+    """The Kedro namespace of the node being run, or ``""``."""
+    return _NODE_NAMESPACE.get()
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
@@ -172,6 +183,7 @@ class MlflowTrackingHook:
     @hook_impl
     def before_node_run(self, node) -> None:
         self._started[node.name] = time.perf_counter()
+        _NODE_NAMESPACE.set(node.namespace or "")
 
     @hook_impl
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:

@@ -25,3 +25,22 @@ def test_logs_to_mlflow_only_inside_an_active_run(tmp_path, monkeypatch):
     assert client.get_metric_history(run.info.run_id, "sft_reward_mean")[0].value == 0.4
     assert client.get_metric_history(run.info.run_id, "sft_completion_length")[0].value == 7.0
     assert len(client.get_metric_history(run.info.run_id, "sft_tokens_per_second")) == 1
+
+
+def test_curves_of_namespaced_nodes_do_not_collide(tmp_path, monkeypatch):
+    from datarecipes.hooks import _NODE_NAMESPACE
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    with mlflow.start_run() as run:
+        for namespace, loss in (("mcts", 1.0), ("random", 3.0)):
+            token = _NODE_NAMESPACE.set(namespace)
+            try:
+                callback = StepMetricsCallback(prefix="grpo")
+                callback.on_train_begin(None, _state(0, 0), None)
+                callback.on_log(None, _state(1, 10), None, logs={"loss": loss})
+            finally:
+                _NODE_NAMESPACE.reset(token)
+    client = mlflow.tracking.MlflowClient()
+    assert client.get_metric_history(run.info.run_id, "mcts.grpo_loss")[0].value == 1.0
+    assert client.get_metric_history(run.info.run_id, "random.grpo_loss")[0].value == 3.0
+    assert client.get_metric_history(run.info.run_id, "grpo_loss") == []

@@ -69,5 +69,9 @@ class StepMetricsCallback(TrainerCallback):
         if _mlflow_run_active():
             import mlflow
 
-            metrics = {f"{self.prefix}_{k}": v for k, v in row.items() if k != "step"}
+            from datarecipes.hooks import current_node_namespace
+
+            namespace = current_node_namespace()
+            prefix = f"{namespace}.{self.prefix}" if namespace else self.prefix
+            metrics = {f"{prefix}_{k}": v for k, v in row.items() if k != "step"}
             mlflow.log_metrics(metrics, step=state.global_step)
