@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers import PROJECT_ROOT, set_params
 
+
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Callable[..., Path]:
     """Copy the project's configuration, sources and DVC file into a temporary directory.
@@ -24,7 +25,9 @@ def project_copy(tmp_path: Path) -> Callable[..., Path]:
         for item in ("pyproject.toml", "dvc.yaml", "README.md", ".gitignore", ".telemetry"):
             if (PROJECT_ROOT / item).exists():
                 shutil.copy2(PROJECT_ROOT / item, root / item)
-        shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+        shutil.copytree(
+            PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
+        )
         (root / "conf" / "local").mkdir()
         shutil.copytree(
             PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__")

@@ -1,3 +1,3 @@
-"""datarecipes: data-curation recipes for training (multimodal) language models, as Kedro pipelines."""
+"""datarecipes: data-curation recipes for training (multimodal) LMs, as Kedro pipelines."""
 
 __version__ = "0.1.0"

@@ -193,7 +193,8 @@ class MlflowTrackingHook:
 
         started = self._started.pop(node.name, None)
         if started is not None:
-            mlflow.log_metric(f"node_seconds.{_metric_key(node.name)}", time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            mlflow.log_metric(f"node_seconds.{_metric_key(node.name)}", seconds)
         for name, value in outputs.items():
             short = name.rsplit(".", 1)[-1]
             if short.endswith("_metrics") and isinstance(value, Mapping):

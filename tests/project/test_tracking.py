@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 def test_kedro_run_logs_one_mlflow_run(project_copy, tmp_path):
     root = project_copy({"parameters_scenes.yml": {"scenes.n_scenes": 8, "scenes.seed": 3}})
     uri = f"sqlite:///{tmp_path / 'tracking.db'}"
-    run_cmd(["kedro", "run", "--pipelines=scenes"], cwd=root, env=tool_env({"MLFLOW_TRACKING_URI": uri}))
+    env = tool_env({"MLFLOW_TRACKING_URI": uri})
+    run_cmd(["kedro", "run", "--pipelines=scenes"], cwd=root, env=env)
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("datarecipes")
