@@ -4,8 +4,8 @@ A hub architecture (``ViT-B-32`` with a pretrained tag or a local weights file) 
 ``tiny-clip`` preset take one code path: the preset is a declarative open_clip model config
 (``presets/open_clip/tiny-clip.json``) registered with ``open_clip.add_model_config``, and
 every model is built by ``open_clip.create_model_and_transforms``. A trained model is saved as
-an open_clip ``local-dir`` checkpoint (``open_clip_config.json`` + safetensors weights), so it loads by path
-with ``model: local-dir:<dir>`` exactly like a hub checkpoint — no pickle involved.
+an open_clip ``local-dir`` checkpoint (``open_clip_config.json`` + safetensors weights), so it
+loads by path with ``model: local-dir:<dir>`` exactly like a hub checkpoint — no pickle.
 """
 
 from __future__ import annotations
