@@ -9,10 +9,13 @@ enumeration cheap.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+import numpy as np
+
+from datarecipes.provision.sampling import draw, draw_order, weighted_sample
 
 #: Every generator class, by its ProVision name, in definition order.
 REGISTRY: dict[str, type[Generator]] = {}
@@ -87,10 +90,9 @@ class Generator:
 
     def sample(self, graph: Any, rng: random.Random, budget: int, weigh) -> list[Candidate]:
         """Up to ``budget`` candidates, drawn without replacement with probability ∝
-        ``weigh(candidate)``. The default enumerates everything; generators with many
-        candidates per image override it to enumerate only what they draw."""
-        from datarecipes.provision.sampling import weighted_sample
-
+        ``weigh(candidate)``. The default enumerates everything (fine for generators with a
+        handful of candidates per image); the subclasses below enumerate only what they
+        draw."""
         return weighted_sample(self.enumerate(graph, rng), budget, weigh, rng)
 
     def fields(self, cand: Candidate, graph: Any) -> dict[str, Any]:
@@ -109,30 +111,58 @@ class Generator:
         return Candidate(self.name, slots, answer, **kw)
 
 
-class UnitGenerator(Generator):
-    """A generator whose candidates come in *units* (an object, an object pair, ...) that
-    share their concepts. :meth:`sample` draws units by weight and expands only the drawn
-    ones, instead of enumerating every candidate of the image."""
+class KeyedGenerator(Generator):
+    """A generator whose candidates each come from one cheap *key* (a label, an object, a
+    pair) that fixes the candidate's concepts. :meth:`sample` weighs the keys — the same
+    weight ``weigh(build(key))`` would give, and the same draw as enumerate-then-sample —
+    and builds a :class:`Candidate` only for the drawn ones. ``build`` uses no randomness,
+    so the sampled candidates are exactly candidates of :meth:`enumerate`."""
 
-    def units(self, graph: Any) -> list[tuple[Any, tuple]]:
-        """``(unit, meta)`` pairs."""
+    def keys(self, graph: Any) -> list[Any]:
+        """Keys in the order :meth:`enumerate` lists their candidates."""
         raise NotImplementedError
 
-    def expand(self, graph: Any, unit: Any, meta: tuple, rng: random.Random) -> list[Candidate]:
+    def weights(self, graph: Any, keys: list[Any], weigh) -> list[float]:
+        """Each key's rare-concept weight, from ``weigh.cube`` lookups (no meta tuples)."""
+        raise NotImplementedError
+
+    def build(self, graph: Any, key: Any) -> Candidate:
         raise NotImplementedError
 
     def enumerate(self, graph: Any, rng: random.Random) -> list[Candidate]:
-        return [c for unit, meta in self.units(graph)
-                for c in self.expand(graph, unit, meta, rng)]
+        return [self.build(graph, k) for k in self.keys(graph)]
+
+    def sample(self, graph: Any, rng: random.Random, budget: int, weigh) -> list[Candidate]:
+        keys = self.keys(graph)
+        chosen = (range(len(keys)) if len(keys) <= budget
+                  else draw(self.weights(graph, keys, weigh), budget, rng))
+        return [self.build(graph, keys[i]) for i in chosen]
+
+
+class UnitGenerator(Generator):
+    """A generator whose candidates come in *units* (an object, an object pair, ...) that
+    share their concepts. :meth:`sample` draws units by weight and expands only the drawn
+    ones (one candidate picked per unit), instead of enumerating every candidate of the
+    image; a unit that expands to nothing passes the draw on to the next unit."""
+
+    def units(self, graph: Any) -> list[Any]:
+        raise NotImplementedError
+
+    def weights(self, graph: Any, units: list[Any], weigh) -> list[float]:
+        """Each unit's rare-concept weight: that of every candidate it expands to."""
+        raise NotImplementedError
+
+    def expand(self, graph: Any, unit: Any, rng: random.Random) -> list[Candidate]:
+        raise NotImplementedError
+
+    def enumerate(self, graph: Any, rng: random.Random) -> list[Candidate]:
+        return [c for unit in self.units(graph) for c in self.expand(graph, unit, rng)]
 
     def sample(self, graph: Any, rng: random.Random, budget: int, weigh) -> list[Candidate]:
         units = self.units(graph)
-        keyed = sorted(((math.log(1.0 - rng.random()) / weigh.of_meta(meta), i)
-                        for i, (_, meta) in enumerate(units)), reverse=True)
         out: list[Candidate] = []
-        for _, i in keyed:
-            unit, meta = units[i]
-            cands = self.expand(graph, unit, meta, rng)
+        for i in draw_order(self.weights(graph, units, weigh), rng):
+            cands = self.expand(graph, units[i], rng)
             if cands:
                 out.append(rng.choice(cands))
                 if len(out) >= budget:
@@ -157,8 +187,6 @@ class RowGenerator(Generator):
         return [self.make(graph, i, objects, extra, rng) for i in range(len(objects))]
 
     def sample(self, graph: Any, rng: random.Random, budget: int, weigh) -> list[Candidate]:
-        import numpy as np
-
         objects, extra = self.rows(graph)
         m = len(objects)
         if m == 0:
@@ -166,10 +194,13 @@ class RowGenerator(Generator):
         if m <= budget:
             chosen = range(m)
         else:
-            get = weigh.counts.get
-            cube = np.array([float(max(get(("object", x), 1), 1)) ** 3 for x in graph.labels])
-            weight = objects.shape[1] / cube[objects].sum(axis=1)
             u = np.random.default_rng(rng.getrandbits(64)).random(m)
-            keys = np.log1p(-u) / weight
+            keys = np.log1p(-u) / self.row_weights(graph, objects, weigh)
             chosen = np.argsort(-keys, kind="stable")[:budget].tolist()
         return [self.make(graph, i, objects, extra, rng) for i in chosen]
+
+    def row_weights(self, graph: Any, objects, weigh):
+        """Each row's rare-concept weight (its objects' labels), as a numpy array."""
+        cube = graph.shared(("object_cube", weigh), lambda: np.array(
+            [weigh.cube["object"].get(x, 1.0) for x in graph.labels]))
+        return objects.shape[1] / cube[objects].sum(axis=1)

@@ -3,9 +3,11 @@
 One pass builds a :class:`GraphIndex` per graph and counts concepts for the rare-concept
 weights (:mod:`sampling`); then each generator draws its budget of candidates per image
 (per group for multi-image generators) and only the drawn ones are rendered — the reference
-enumerates every candidate twice and renders before sampling. Every random choice is drawn from a
-``random.Random`` seeded by (seed, image or group, generator), so the output does not
-depend on processing order and the same seed gives identical output.
+enumerates every candidate twice and renders before sampling. Generators with many
+candidates weigh cheap keys and build only the candidates they draw (``base``). Every
+random choice is drawn from a ``random.Random`` seeded by (seed, image or group,
+generator), so the output does not depend on processing order and the same seed gives
+identical output.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ lazy, so a run with the depth generators disabled never touches the masks.
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -27,6 +27,16 @@ LAYERS = ("attributes", "relations", "depth", "masks")
 def _normalise_attribute(attribute: str) -> str:
     a = attribute.strip().lower()
     return "gray" if a == "grey" else a
+
+
+@lru_cache(maxsize=65536)
+def _typed(attrs: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    # Attribute sets repeat across objects and images: group each distinct one once. The
+    # dicts are shared, so they are never modified.
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for a in attrs:
+        by_type[attribute_type(a)].append(a)
+    return {k: tuple(v) for k, v in by_type.items()}
 
 
 class GraphIndex:
@@ -59,7 +69,6 @@ class GraphIndex:
             ]
         else:
             self.attrs = [()] * self.n
-        self.attr_sets = [frozenset(a) for a in self.attrs]
         rels: list[tuple[int, str, int]] = []
         if graph.relations is not None:
             seen = set()
@@ -76,6 +85,16 @@ class GraphIndex:
         self.pair_rels: dict[tuple[int, int], tuple[str, ...]] = {
             k: tuple(sorted(v)) for k, v in pair.items()
         }
+        self._shared: dict = {}
+
+    def shared(self, key, build):
+        """``build()``, computed once per graph and ``key``: for what several generators
+        derive alike (mirrored generators' object sets, a run's per-label weights)."""
+        try:
+            return self._shared[key]
+        except KeyError:
+            value = self._shared[key] = build()
+            return value
 
     # -- boxes ---------------------------------------------------------------------------
     @cached_property
@@ -98,6 +117,14 @@ class GraphIndex:
     def box_text(self) -> list[str]:
         """Each box as the 2-decimal ratio string used in questions."""
         return [box_ratio(b, self.width, self.height) for b in self.boxes.tolist()]
+
+    @cached_property
+    def box_unique(self) -> list[bool]:
+        """Whether "the object at <box>" names exactly one object."""
+        seen: dict[str, int] = defaultdict(int)
+        for b in self.box_text:
+            seen[b] += 1
+        return [seen[b] == 1 for b in self.box_text]
 
     @cached_property
     def box_referable(self) -> list[bool]:
@@ -125,13 +152,14 @@ class GraphIndex:
         out = np.full(self.n, np.nan)
         if depth is None or masks is None or self.n == 0:
             return out
-        flat = masks.reshape(self.n, -1)
-        obj, pix = np.nonzero(flat)
-        if obj.size == 0:
+        # flat positions split by division: 4x faster than the 2-D np.nonzero
+        covered = np.flatnonzero(masks)
+        if covered.size == 0:
             return out
-        values = depth.reshape(-1)[pix].astype(np.int64)
+        obj = covered // depth.size
+        values = depth.reshape(-1)[covered - obj * depth.size]
         hist = np.bincount(obj * 256 + values, minlength=self.n * 256).reshape(self.n, 256)
-        has = hist.sum(axis=1) > 0
+        has = hist.any(axis=1)
         out[has] = hist[has].argmax(axis=1)
         return out
 
@@ -144,13 +172,7 @@ class GraphIndex:
     @cached_property
     def typed_attrs(self) -> list[dict[str, tuple[str, ...]]]:
         """Per object: attribute type → its attributes of that type."""
-        out = []
-        for attrs in self.attrs:
-            by_type: dict[str, list[str]] = defaultdict(list)
-            for a in attrs:
-                by_type[attribute_type(a)].append(a)
-            out.append({k: tuple(v) for k, v in by_type.items()})
-        return out
+        return [_typed(attrs) for attrs in self.attrs]
 
     @cached_property
     def label_bits(self) -> dict[str, int]:

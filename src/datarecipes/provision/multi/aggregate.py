@@ -5,24 +5,29 @@ from __future__ import annotations
 import random
 from functools import reduce
 
-from datarecipes.provision.base import Candidate, Generator
+from datarecipes.provision.base import Candidate, Generator, KeyedGenerator
 from datarecipes.provision.multi.select import image_name
+from datarecipes.provision.sampling import rare_weight
 from datarecipes.provision.text import countable, counted, described, join_and, plural
 
 
-class CountObject(Generator):
+class CountObject(KeyedGenerator):
     """How many ⟨label⟩ are there in these images? (summed over the group)"""
 
     name, family, multi = "CountObject", "aggregate", True
 
-    def enumerate(self, group, rng: random.Random) -> list[Candidate]:
+    def keys(self, group):
         labels = sorted({x for g in group for x in g.label_count if countable(x)})
-        out = []
-        for label in labels:
-            total = sum(g.label_count.get(label, 0) for g in group)
-            out.append(self._c({"label": label}, total, pool="count",
-                               meta=(("object", label), ("count", total))))
-        return out
+        return [(label, sum(g.label_count.get(label, 0) for g in group)) for label in labels]
+
+    def weights(self, group, keys, weigh):
+        co, cc = weigh.cube["object"].get, weigh.cube["count"].get
+        return [rare_weight([co(label, 1.0), cc(total, 1.0)]) for label, total in keys]
+
+    def build(self, group, key):
+        label, total = key
+        return self._c({"label": label}, total, pool="count",
+                       meta=(("object", label), ("count", total)))
 
     def fields(self, c, group):
         return {"names": plural(c.slots["label"])}
@@ -33,20 +38,38 @@ class CountObject(Generator):
                 for i, g in enumerate(group)]
 
 
-class CountAttributeObject(Generator):
+def _countable_pairs(g) -> list[tuple[str, str]]:
+    """The image's (label, attribute) pairs with a countable label, sorted (once per image)."""
+    return g.shared("countable_pairs", lambda: sorted(
+        k for k in g.label_attr_count if countable(k[0])))
+
+
+class CountAttributeObject(KeyedGenerator):
     """How many ⟨attribute⟩ ⟨label⟩ are there in these images?"""
 
     name, family, multi = "CountAttributeObject", "aggregate", True
     needs = frozenset({"attributes"})
 
-    def enumerate(self, group, rng: random.Random) -> list[Candidate]:
-        keys = sorted({k for g in group for k in g.label_attr_count if countable(k[0])})
-        out = []
-        for label, attr in keys:
-            total = sum(g.label_attr_count.get((label, attr), 0) for g in group)
-            out.append(self._c({"label": label, "attribute": attr}, total, pool="count",
-                               meta=(("object", label), ("attribute", attr), ("count", total))))
-        return out
+    def keys(self, group):
+        counts = [g.label_attr_count for g in group]
+        if len(group) == 2:  # the common case: merge the images' sorted keys (shared per image)
+            a, b = counts
+            pairs = [*_countable_pairs(group[0]), *(p for p in _countable_pairs(group[1])
+                                                    if p not in a)]
+            pairs.sort()  # two sorted runs: a linear merge
+            return [(p, a.get(p, 0) + b.get(p, 0)) for p in pairs]
+        pairs = sorted({k for c in counts for k in c if countable(k[0])})
+        return [(p, sum(c.get(p, 0) for c in counts)) for p in pairs]
+
+    def weights(self, group, keys, weigh):
+        co, ca, cc = (weigh.cube[x].get for x in ("object", "attribute", "count"))
+        return [rare_weight([co(label, 1.0), ca(attr, 1.0), cc(total, 1.0)])
+                for (label, attr), total in keys]
+
+    def build(self, group, key):
+        (label, attr), total = key
+        return self._c({"label": label, "attribute": attr}, total, pool="count",
+                       meta=(("object", label), ("attribute", attr), ("count", total)))
 
     def fields(self, c, group):
         return {"names": described((c.slots["attribute"],), plural(c.slots["label"]))}

@@ -3,12 +3,11 @@ which has the most (fewest) of an object."""
 
 from __future__ import annotations
 
-import random
 from collections import Counter
-from collections.abc import Sequence
 
-from datarecipes.provision.base import Candidate, Generator, UnitGenerator
+from datarecipes.provision.base import Candidate, KeyedGenerator, UnitGenerator
 from datarecipes.provision.index import GraphIndex
+from datarecipes.provision.sampling import rare_weight
 from datarecipes.provision.text import article, countable, counted, described, plural
 
 
@@ -16,25 +15,30 @@ def image_name(i: int) -> str:
     return f"Image {i}"
 
 
-def _pick(gen: Generator, group: Sequence[GraphIndex], keys_per_image, absent: bool):
-    """Keys in exactly one image (or missing from exactly one), with the answer image."""
-    k = len(group)
-    seen = Counter(key for keys in keys_per_image for key in keys)
+def _pick(keys_per_image, absent: bool) -> list[tuple[object, int, int]]:
+    """``(key, answer image, group size)`` for the keys in exactly one image (or missing from
+    exactly one), sorted so that the draw uses random numbers in a seed-stable order."""
+    k = len(keys_per_image)
+    seen: Counter = Counter()
+    for keys in keys_per_image:
+        seen.update(keys)
     want = k - 1 if absent else 1
     out = []
     for key in sorted(x for x, n in seen.items() if n == want):
         for i, keys in enumerate(keys_per_image):
             if (key in keys) != absent:
-                out.append((key, i))
+                out.append((key, i, k))
                 break
     return out
 
 
 class _Select(UnitGenerator):
-    """Which image has (has not) ⟨key⟩: one unit per eligible key."""
+    """Which image has (has not) ⟨key⟩: one unit per eligible key. Each image's keys are
+    weighed once (shared by "has" and "has not" and by every group the image is in)."""
 
     family, multi = "select", True
     absent = False
+    kind = ""  # what the keys are, so "has" and "has not" share their per-image weights
 
     def keys(self, g: GraphIndex):
         raise NotImplementedError
@@ -42,15 +46,43 @@ class _Select(UnitGenerator):
     def key_meta(self, key) -> tuple:
         raise NotImplementedError
 
-    def units(self, group):
-        return [((key, answer, len(group)), self.key_meta(key))
-                for key, answer in _pick(self, group, [self.keys(g) for g in group], self.absent)]
+    def key_weights(self, keys, weigh) -> list[float]:
+        raise NotImplementedError
 
-    def expand(self, group, unit, meta, rng):
+    def units(self, group):
+        keys = [self.keys(g) for g in group]
+        if len(group) != 2:
+            return _pick(keys, self.absent)
+        # The common case, two images: each image's keys are sorted once (shared by every
+        # group it is in), so the group's keys come out sorted from a merge of two sorted
+        # runs (which list.sort does in linear time) instead of a full sort.
+        (a, b), (sorted_a, sorted_b) = keys, [self._sorted_keys(g) for g in group]
+        only_a, only_b = int(self.absent), int(not self.absent)  # the answer image
+        units = ([(key, only_a, 2) for key in sorted_a if key not in b]
+                 + [(key, only_b, 2) for key in sorted_b if key not in a])
+        units.sort()
+        return units
+
+    def _sorted_keys(self, g: GraphIndex) -> list:
+        return g.shared(("select", self.kind, "sorted"), lambda: sorted(self.keys(g)))
+
+    def _image_weights(self, g: GraphIndex, weigh) -> dict:
+        def build():
+            keys = list(self.keys(g))
+            return dict(zip(keys, self.key_weights(keys, weigh)))
+        return g.shared(("select", self.kind, weigh), build)
+
+    def weights(self, group, units, weigh):
+        table: dict = {}
+        for g in group:
+            table.update(self._image_weights(g, weigh))
+        return [table[key] for key, _, _ in units]
+
+    def expand(self, group, unit, rng):
         key, answer, k = unit
         names = [image_name(j) for j in range(k)]
         return [Candidate(self.name, {"key": key}, names[answer],
-                          pool=names[:answer] + names[answer + 1:], meta=meta)]
+                          pool=names[:answer] + names[answer + 1:], meta=self.key_meta(key))]
 
 
 def _presence_steps(gen, c, group, has) -> list[str]:
@@ -60,13 +92,17 @@ def _presence_steps(gen, c, group, has) -> list[str]:
 
 
 class HasObject(_Select):
-    name = "HasObject"
+    name, kind = "HasObject", "object"
 
     def keys(self, g):
         return g.label_count.keys()
 
     def key_meta(self, key):
         return (("object", key),)
+
+    def key_weights(self, keys, weigh):
+        co = weigh.cube["object"].get
+        return [rare_weight([co(key, 1.0)]) for key in keys]
 
     def fields(self, c, group):
         label = c.slots["key"]
@@ -81,13 +117,17 @@ class HasNotObject(HasObject):
 
 
 class HasAttributedObject(_Select):
-    name, needs = "HasAttributedObject", frozenset({"attributes"})
+    name, kind, needs = "HasAttributedObject", "attributed", frozenset({"attributes"})
 
     def keys(self, g):
         return g.label_attr_count.keys()
 
     def key_meta(self, key):
         return (("object", key[0]), ("attribute", key[1]))
+
+    def key_weights(self, keys, weigh):
+        co, ca = weigh.cube["object"].get, weigh.cube["attribute"].get
+        return [rare_weight([co(label, 1.0), ca(attr, 1.0)]) for label, attr in keys]
 
     def fields(self, c, group):
         label, attr = c.slots["key"]
@@ -103,13 +143,18 @@ class HasNotAttributedObject(HasAttributedObject):
 
 
 class HasRelation(_Select):
-    name, needs = "HasRelation", frozenset({"relations"})
+    name, kind, needs = "HasRelation", "relation", frozenset({"relations"})
 
     def keys(self, g):
         return g.label_triples
 
     def key_meta(self, key):
         return (("object", key[0]), ("relation", key[1]), ("object", key[2]))
+
+    def key_weights(self, keys, weigh):
+        co, cr = weigh.cube["object"].get, weigh.cube["relation"].get
+        return [rare_weight([co(head, 1.0), cr(rel, 1.0), co(tail, 1.0)])
+                for head, rel, tail in keys]
 
     def fields(self, c, group):
         head, rel, tail = c.slots["key"]
@@ -124,27 +169,32 @@ class HasNotRelation(HasRelation):
     name, absent = "HasNotRelation", True
 
 
-class _ExtremeCount(Generator):
+class _ExtremeCount(KeyedGenerator):
     """Which image has the most (fewest) ⟨label⟩? The extreme must be unique; for "fewest"
     every image must show the object."""
 
     family, multi = "select", True
     most = True
 
-    def enumerate(self, group, rng: random.Random) -> list[Candidate]:
-        k = len(group)
+    def keys(self, group):
         labels = sorted({x for g in group for x in g.label_count if countable(x)})
         out = []
         for label in labels:
             counts = [g.label_count.get(label, 0) for g in group]
             best = max(counts) if self.most else min(counts)
-            if counts.count(best) != 1 or best == 0:
-                continue
-            answer = counts.index(best)
-            out.append(self._c({"label": label}, image_name(answer),
-                               pool=[image_name(j) for j in range(k) if j != answer],
-                               meta=(("object", label),)))
+            if counts.count(best) == 1 and best != 0:
+                out.append((label, counts.index(best), len(group)))
         return out
+
+    def weights(self, group, keys, weigh):
+        co = weigh.cube["object"].get
+        return [rare_weight([co(label, 1.0)]) for label, _, _ in keys]
+
+    def build(self, group, key):
+        label, answer, k = key
+        return self._c({"label": label}, image_name(answer),
+                       pool=[image_name(j) for j in range(k) if j != answer],
+                       meta=(("object", label),))
 
     def fields(self, c, group):
         return {"names": plural(c.slots["label"])}

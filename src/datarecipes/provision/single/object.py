@@ -6,9 +6,10 @@ import random
 
 import numpy as np
 
-from datarecipes.provision.base import Candidate, Generator, RowGenerator
+from datarecipes.provision.base import Candidate, Generator, KeyedGenerator, RowGenerator
 from datarecipes.provision.combos import non_overlapping
 from datarecipes.provision.index import GraphIndex
+from datarecipes.provision.sampling import rare_weight
 from datarecipes.provision.text import box_ratio, countable, counted, join_and, plural
 
 
@@ -20,17 +21,22 @@ def _count_steps(g: GraphIndex, label: str, num, limit: int = 6) -> list[str]:
             f"There {'is' if len(ids) == 1 else 'are'} {counted(len(ids), label, num)}."]
 
 
-class ExistsObject(Generator):
+class ExistsObject(KeyedGenerator):
     """How many ⟨label⟩? — one question per countable label."""
 
     name, family = "ExistsObject", "object"
 
-    def enumerate(self, g: GraphIndex, rng: random.Random) -> list[Candidate]:
-        return [
-            Candidate(self.name, {"label": label}, count, pool="count",
-                      meta=(("object", label), ("count", count)))
-            for label, count in g.label_count.items() if countable(label)
-        ]
+    def keys(self, g: GraphIndex) -> list[tuple[str, int]]:
+        return [(label, n) for label, n in g.label_count.items() if countable(label)]
+
+    def weights(self, g, keys, weigh):
+        co, cc = weigh.cube["object"].get, weigh.cube["count"].get
+        return [rare_weight([co(label, 1.0), cc(n, 1.0)]) for label, n in keys]
+
+    def build(self, g, key):
+        label, n = key
+        return Candidate(self.name, {"label": label}, n, pool="count",
+                         meta=(("object", label), ("count", n)))
 
     def fields(self, c, g):
         return {"names": plural(c.slots["label"])}
@@ -90,8 +96,9 @@ class _ExtremeObject(RowGenerator):
         ids = g.unique_ids
         if len(ids) < 3:
             return np.empty((0, 3), dtype=np.intp), {}
-        adjacency = g.overlap_x if self.axis == "x" else g.overlap_y
-        sets = non_overlapping(ids, adjacency, 3)
+        # left/right (top/bottom) ask about the same sets: found once per graph
+        sets = g.shared(("non_overlapping", self.axis, 3), lambda: non_overlapping(
+            ids, g.overlap_x if self.axis == "x" else g.overlap_y, 3))
         if len(sets) == 0:
             return sets, {}
         values = g.boxes[sets, self.column]

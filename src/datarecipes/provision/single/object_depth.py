@@ -28,6 +28,9 @@ class _PairDepth(RowGenerator):
     closer: bool = True
 
     def rows(self, g: GraphIndex):
+        return g.shared(("depth_pairs", self.settings.depth_threshold), lambda: self._rows(g))
+
+    def _rows(self, g: GraphIndex):  # the same for "closer" and "farther": shared
         pairs = _candidates(g, 2)
         if len(pairs):
             d = g.object_depth[pairs]
@@ -62,6 +65,10 @@ class FartherObject(_PairDepth):
     name, closer = "FartherObject", False
 
 
+#: Rows of a triple with each object as the anchor first: (0, 1, 2), (1, 0, 2), (2, 0, 1).
+_ANCHOR_FIRST = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])
+
+
 class _AnchorDepth(RowGenerator):
     """Every anchor of every valid triple whose two depth gaps differ by ≥ threshold."""
 
@@ -69,19 +76,20 @@ class _AnchorDepth(RowGenerator):
     closer: bool = True
 
     def rows(self, g: GraphIndex):
+        return g.shared(("depth_anchors", self.settings.depth_threshold), lambda: self._rows(g))
+
+    def _rows(self, g: GraphIndex):  # the same for "closer" and "farther": shared
         triples = _candidates(g, 3)
         if len(triples) == 0:
             return triples, {}
-        d = g.object_depth[triples]
-        threshold = self.settings.depth_threshold
-        rows, nearer = [], []
-        for a, b, c in ((0, 1, 2), (1, 0, 2), (2, 0, 1)):
-            gap_b = np.abs(d[:, b] - d[:, a])
-            gap_c = np.abs(d[:, c] - d[:, a])
-            keep = np.abs(gap_b - gap_c) >= threshold
-            rows.append(triples[keep][:, [a, b, c]])  # (anchor, i, j)
-            nearer.append((gap_b < gap_c)[keep])
-        return np.concatenate(rows), {"i_nearer": np.concatenate(nearer)}
+        # Each triple three times, once per anchor: rows (anchor, i, j), all anchors at once.
+        rotated = triples[:, _ANCHOR_FIRST]  # (m, 3 anchors, 3)
+        d = g.object_depth[rotated]
+        gap_i = np.abs(d[:, :, 1] - d[:, :, 0])
+        gap_j = np.abs(d[:, :, 2] - d[:, :, 0])
+        keep = (np.abs(gap_i - gap_j) >= self.settings.depth_threshold).T  # (anchors, m)
+        # anchor-major order: every triple with its first object as anchor, then second, ...
+        return rotated.transpose(1, 0, 2)[keep], {"i_nearer": (gap_i < gap_j).T[keep]}
 
     def make(self, g, k, objects, extra, rng):
         anchor, i, j = objects[k].tolist()

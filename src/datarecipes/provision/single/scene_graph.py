@@ -18,6 +18,7 @@ import random
 
 from datarecipes.provision.base import Candidate, UnitGenerator
 from datarecipes.provision.index import GraphIndex
+from datarecipes.provision.sampling import rare_weight
 from datarecipes.provision.text import described, join_and, order_attributes
 
 _NEEDS = frozenset({"attributes", "relations"})
@@ -87,16 +88,24 @@ class SceneGraphObjectQA(UnitGenerator):
 
     name, family, needs = "SceneGraphObjectQA", "scene_graph", _NEEDS
 
-    def units(self, g: GraphIndex):
-        return [(t, (("object", g.labels[t]), *(("attribute", a) for a in g.attrs[t])))
-                for t in range(g.n)]
+    def units(self, g: GraphIndex) -> list[int]:
+        return list(range(g.n))
 
-    def expand(self, g: GraphIndex, t, meta, rng: random.Random) -> list[Candidate]:
+    def weights(self, g, units, weigh):
+        co, ca = weigh.cube["object"].get, weigh.cube["attribute"].get
+        return [rare_weight([co(g.labels[t], 1.0), *[ca(a, 1.0) for a in g.attrs[t]]])
+                for t in units]
+
+    def expand(self, g: GraphIndex, t, rng: random.Random) -> list[Candidate]:
         s = self.settings
         label = g.labels[t]
+        found = descriptions(g, t, None, s.max_subgraph_size, s.max_descriptions)
+        if not found:
+            return []
         pool = sorted(set(g.labels) - {label}) or None
+        meta = (("object", label), *(("attribute", a) for a in g.attrs[t]))
         return [Candidate(self.name, {"target": t, "d": d}, label, pool=pool, meta=meta)
-                for d in descriptions(g, t, None, s.max_subgraph_size, s.max_descriptions)]
+                for d in found]
 
     def fields(self, c, g):
         return {"description": describe(g, "object", c.slots["d"])}
@@ -111,16 +120,21 @@ class SceneGraphAttributeQA(UnitGenerator):
 
     name, family, needs = "SceneGraphAttributeQA", "scene_graph", _NEEDS
 
-    def units(self, g: GraphIndex):
-        return [((t, kind), (("object", g.labels[t]), *(("attribute", a) for a in values)))
-                for t in range(g.n) for kind, values in g.typed_attrs[t].items()
-                if kind != "other"]
+    def units(self, g: GraphIndex) -> list[tuple[int, str]]:
+        return [(t, kind) for t in range(g.n) for kind in g.typed_attrs[t] if kind != "other"]
 
-    def expand(self, g: GraphIndex, unit, meta, rng: random.Random) -> list[Candidate]:
+    def weights(self, g, units, weigh):
+        co, ca = weigh.cube["object"].get, weigh.cube["attribute"].get
+        typed = g.typed_attrs
+        return [rare_weight([co(g.labels[t], 1.0), *[ca(a, 1.0) for a in typed[t][kind]]])
+                for t, kind in units]
+
+    def expand(self, g: GraphIndex, unit, rng: random.Random) -> list[Candidate]:
         s = self.settings
         t, kind = unit
         values = g.typed_attrs[t][kind]
         answer, exclude = join_and(values), frozenset(values)
+        meta = (("object", g.labels[t]), *(("attribute", a) for a in values))
         return [Candidate(self.name, {"type": kind, "target": t, "d": d}, answer,
                           mcq_answer=values, exclude=exclude, pool=f"attr:{kind}", meta=meta)
                 for d in descriptions(g, t, g.labels[t], s.max_subgraph_size,
@@ -141,12 +155,15 @@ class SceneGraphRelationQA(UnitGenerator):
 
     name, family, needs = "SceneGraphRelationQA", "scene_graph", _NEEDS
 
-    def units(self, g: GraphIndex):
-        return [((a, b), (("object", g.labels[a]), ("object", g.labels[b]),
-                          *(("relation", r) for r in rels)))
-                for (a, b), rels in g.pair_rels.items()]
+    def units(self, g: GraphIndex) -> list[tuple[int, int]]:
+        return list(g.pair_rels)
 
-    def expand(self, g: GraphIndex, pair, meta, rng: random.Random) -> list[Candidate]:
+    def weights(self, g, units, weigh):
+        co, cr = weigh.cube["object"].get, weigh.cube["relation"].get
+        return [rare_weight([co(g.labels[a], 1.0), co(g.labels[b], 1.0),
+                             *[cr(r, 1.0) for r in g.pair_rels[(a, b)]]]) for a, b in units]
+
+    def expand(self, g: GraphIndex, pair, rng: random.Random) -> list[Candidate]:
         s = self.settings
         a, b = pair
         rels = g.pair_rels[pair]
@@ -157,6 +174,7 @@ class SceneGraphRelationQA(UnitGenerator):
         db = descriptions(g, b, g.labels[b], s.max_subgraph_size, s.max_descriptions,
                           skip_object=a, min_size=0)
         answer, exclude = join_and(rels), frozenset(rels)
+        meta = (("object", g.labels[a]), ("object", g.labels[b]), *(("relation", r) for r in rels))
         return [Candidate(self.name, {"pair": pair, "d": (pa, pb)}, answer, mcq_answer=rels,
                           exclude=exclude, pool="relation", meta=meta)
                 for pa, pb in itertools.product(da, db)

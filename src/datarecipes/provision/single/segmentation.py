@@ -23,10 +23,13 @@ class _ThreePoint(UnitGenerator):
     family, needs = "segmentation", frozenset({"masks"})
     same: bool = True
 
-    def units(self, g: GraphIndex):
-        return [(i, ()) for i in range(g.n)]  # points carry no concepts: uniform
+    def units(self, g: GraphIndex) -> list[int]:
+        return list(range(g.n))
 
-    def expand(self, g: GraphIndex, i, meta, rng: random.Random) -> list[Candidate]:
+    def weights(self, g, units, weigh):
+        return [1.0] * len(units)  # points carry no concepts: uniform
+
+    def expand(self, g: GraphIndex, i, rng: random.Random) -> list[Candidate]:
         masks = g.graph.masks
         _, h, w = masks.shape
         only = g.single_cover
