@@ -28,7 +28,7 @@ run: $(BIN)/.installed
 	$(BIN)/kedro run --pipelines=$(MAIN_PIPELINE)
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks kernels
