@@ -80,6 +80,10 @@ def make_executor(params: ExecutorParams) -> Executor:
         return LocalExecutor(
             num_workers=params.num_workers, prefetch_batches=params.prefetch_batches
         )
+    if params.kind == "ray":
+        from datarecipes.executors_ray import RayExecutor
+
+        return RayExecutor(params.ray)
     raise ParameterError(f"executor.kind={params.kind!r} is not supported")
 
 

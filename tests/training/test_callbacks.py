@@ -5,12 +5,20 @@ import mlflow
 from datarecipes.training.callbacks import StepMetricsCallback
 
 
+def _isolated_mlflow(tmp_path, monkeypatch) -> None:
+    """This test's own store and experiment: earlier tests may have set MLflow's globals."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("callbacks")
+
+
 def _state(step, tokens):
     return SimpleNamespace(global_step=step, num_input_tokens_seen=tokens)
 
 
 def test_logs_to_mlflow_only_inside_an_active_run(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    _isolated_mlflow(tmp_path, monkeypatch)
     callback = StepMetricsCallback(prefix="sft")
     callback.on_train_begin(None, _state(0, 0), None)
     callback.on_log(None, _state(1, 100), None, logs={"loss": 2.0, "learning_rate": 1e-3})
@@ -30,7 +38,7 @@ def test_logs_to_mlflow_only_inside_an_active_run(tmp_path, monkeypatch):
 def test_curves_of_namespaced_nodes_do_not_collide(tmp_path, monkeypatch):
     from datarecipes.hooks import _NODE_NAMESPACE
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    _isolated_mlflow(tmp_path, monkeypatch)
     with mlflow.start_run() as run:
         for namespace, loss in (("mcts", 1.0), ("random", 3.0)):
             token = _NODE_NAMESPACE.set(namespace)
