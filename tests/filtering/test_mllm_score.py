@@ -16,6 +16,7 @@ from datarecipes.filtering.mllm_score import (
     parse_score,
     score_mllm,
     status_counts,
+    vlm_generate_factory,
 )
 
 
@@ -104,3 +105,25 @@ def test_mllm_scores_resume_and_are_keyed_by_model(tmp_path):
     _, stats = score_mllm(pairs, fake_generate_factory(calls), LocalExecutor(), batch_size=2,
                           shard_size=2, model_key="m2", resume_dir=tmp_path / "r")
     assert stats.computed == 3  # another model never reuses m1's scores
+
+
+def test_real_vlm_scores_pairs_through_the_model_factory(tmp_path):
+    """The adapter with a real (tiny, random-init) Qwen2.5-VL: every answer is either a parsed
+    0-100 score or a parse error, never a number taken from an unparseable answer."""
+    pairs = _pairs(tmp_path)
+    factory, key = vlm_generate_factory(
+        {"preset": "tiny-vlm", "preset_cache_dir": str(tmp_path / "presets")}, max_new_tokens=3
+    )
+    scores, _ = score_mllm(
+        pairs, factory, LocalExecutor(), batch_size=2, shard_size=10, model_key=key
+    )
+    s = scores.set_index("image_id")
+    for metric in METRICS:
+        status = s[f"{metric}_status"]
+        assert set(status) <= {SUCCESS, PARSE_ERROR, DECODE_ERROR}
+        ok = status == SUCCESS
+        assert s.loc[ok, metric].between(0, 100).all()
+        assert s.loc[~ok, metric].isna().all()
+        # The two bad pairs never reach the model.
+        assert (status.loc[["c", "d"]] == DECODE_ERROR).all()
+        assert (status.loc[["a", "b", "e"]] != DECODE_ERROR).all()
