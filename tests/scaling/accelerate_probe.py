@@ -35,6 +35,11 @@ def main() -> None:
         with open(out / "main.jsonl", "a") as fh:  # appended: a second writer would show
             fh.write(json.dumps({"writer": accelerator.process_index}) + "\n")
     accelerator.wait_for_everyone()
+    # Tear the gloo group down before exit: left to interpreter shutdown, its threads are
+    # sometimes destroyed while still joinable ("terminate called without an active
+    # exception", SIGABRT in rank 0).
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
