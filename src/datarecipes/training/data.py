@@ -78,6 +78,15 @@ def record_image_path(record: Mapping[str, Any], image_root: str | None) -> str 
     return path
 
 
+def _conversation(
+    record: Mapping[str, Any], image_root: str | None
+) -> tuple[list[dict[str, Any]], str | None, list[int]]:
+    """A record's messages, its image path and the indices of its assistant turns."""
+    messages = record_messages(record)
+    turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    return messages, record_image_path(record, image_root), turns
+
+
 def sft_dataset(
     data: Iterable[Mapping[str, Any]] | pd.DataFrame,
     image_root: str | None = None,
@@ -91,9 +100,7 @@ def sft_dataset(
     for index, record in enumerate(records):
         rid = record.get("id", f"row {index}")
         try:
-            messages = record_messages(record)
-            path = record_image_path(record, image_root)
-            turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+            messages, path, turns = _conversation(record, image_root)
             if not turns:
                 raise BadSampleError(f"record {rid!r} has no assistant turn")
             for i in turns:
@@ -124,9 +131,7 @@ def prompt_dataset(
     for index, record in enumerate(records):
         rid = record.get("id", f"row {index}")
         try:
-            messages = record_messages(record)
-            path = record_image_path(record, image_root)
-            turns = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+            messages, path, turns = _conversation(record, image_root)
             prompt = messages[: turns[-1]] if turns else messages
             if not prompt or prompt[-1]["role"] != "user":
                 raise BadSampleError(f"record {rid!r} has no user turn to answer")
