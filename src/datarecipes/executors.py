@@ -179,7 +179,9 @@ class ShardStats:
     reused: int
 
 
-def _once(factory: Callable[[], BatchFn]) -> Callable[[], BatchFn]:
+def call_once(factory: Callable[[], BatchFn]) -> Callable[[], BatchFn]:
+    """``factory`` that builds its batch function on the first call only (one model load for
+    every shard of a local run; under Ray each actor unpickles its own, empty, copy)."""
     cache: list[BatchFn] = []
 
     def get() -> BatchFn:
@@ -218,7 +220,7 @@ def map_shards(
     if rows[id_column].duplicated().any():
         dup = rows.loc[rows[id_column].duplicated(), id_column].iloc[0]
         raise ValueError(f"{name}: {id_column} {dup!r} occurs more than once")
-    fn_once = _once(fn_factory)  # load the model once for all shards, and only if needed
+    fn_once = call_once(fn_factory)  # load the model once for all shards, and only if needed
     n_shards = max(1, -(-len(rows) // shard_size))
     parts: list[pd.DataFrame] = []
     computed = reused = 0

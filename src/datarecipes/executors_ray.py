@@ -158,6 +158,22 @@ def output_frame(out: Mapping[str, Sequence[Any]], n_rows: int, where: str) -> p
     return part
 
 
+class _Frame:
+    """A batch's result frame as an opaque object. A bare DataFrame would not survive the trip:
+    it has ``__array__``, so Ray turns an all-numeric frame into a tensor of its values."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def __getstate__(self) -> pd.DataFrame:
+        return self.frame
+
+    def __setstate__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+
 class _BatchActor:
     """One model per actor: ``fn_factory()`` runs in ``__init__``, batches run in ``__call__``."""
 
@@ -183,7 +199,7 @@ class _BatchActor:
         # would change dtypes (pandas' ``str`` → ``string[pyarrow]``, float32 → ``float[pyarrow]``)
         # and the result would no longer equal the local executor's concatenation of frames.
         cell = np.empty(1, dtype=object)
-        cell[0] = part
+        cell[0] = _Frame(part)
         return {_PART: cell}
 
 
@@ -243,7 +259,7 @@ class RayExecutor:
             )
         logger.info("%s: %d rows on Ray, %d actor(s)", desc or "map_batches", len(rows),
                     p.num_actors)
-        parts = [row[_PART] for row in ds.take_all()]
+        parts = [row[_PART].frame for row in ds.take_all()]
         return _restore_order(parts, len(rows), desc)
 
 

@@ -72,6 +72,7 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
         "filtering_world.scene_metadata": MemoryDataset(metadata),
         "params:filtering": MemoryDataset(_params(root, tmp_path)),
         "params:models.scorer": MemoryDataset({"preset": "tiny-vlm"}),
+        "params:generation": MemoryDataset({"engine": "hf"}),
         "filtering_kept_pairs": KeptMemoryDataset(),
     })
     SequentialRunner().run(pipeline, catalog)

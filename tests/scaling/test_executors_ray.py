@@ -1,7 +1,7 @@
 """The Ray Data executor gives the local executor's results, loads the model once per actor,
 survives a killed worker, and reads/writes the same shard files under ``map_shards``.
 
-One local Ray instance (2 CPUs) serves the whole module: starting Ray costs ~15 s here.
+One local Ray instance (2 CPUs, ``ray_instance`` in conftest.py) serves the whole session.
 """
 
 from __future__ import annotations
@@ -27,18 +27,6 @@ from tests.scaling import ray_batch_fns as fns  # noqa: E402
 
 # Half a CPU per actor and per preprocess task, so two actors and the decode tasks fit in 2 CPUs.
 SMALL = dict(num_cpus_per_actor=0.5, num_cpus_per_preprocess_task=0.5, batches_per_block=2)
-
-
-@pytest.fixture(scope="module")
-def ray_instance():
-    import ray.cloudpickle
-
-    ray.cloudpickle.register_pickle_by_value(fns)  # test helpers are not installed on workers
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True,
-             log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
-    ray.cloudpickle.unregister_pickle_by_value(fns)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ def tiny_parameters(preset_cache: str) -> dict[str, object]:
                  "max_accuracy": 1.0, "max_answer_tokens": 8}
     return {
         "models": models,
+        "generation": {"engine": "hf"},
         "thinklite_data": {"warmstart_size": 8, "pool_size": 6, "heldout_size": 4, "seed": 0},
         "thinklite_warm_start": {"max_steps": 2, "per_device_train_batch_size": 4,
                                  "learning_rate": 0.01, "max_length": 768, "logging_steps": 1},
@@ -46,10 +47,13 @@ def preset_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, str]:
-    """ProVision questions over 20 scenes, with the images written under a scene root."""
-    root = Path(tmp_path_factory.mktemp("scenes"))
-    images, graphs, metadata = generate_scenes({"n_scenes": 20, "seed": 0})
-    (root / "images").mkdir()
+    return make_tiny_world(Path(tmp_path_factory.mktemp("scenes")))
+
+
+def make_tiny_world(root: Path, n_scenes: int = 20) -> tuple[pd.DataFrame, str]:
+    """ProVision questions over ``n_scenes`` scenes, with the images written under ``root``."""
+    images, graphs, metadata = generate_scenes({"n_scenes": n_scenes, "seed": 0})
+    (root / "images").mkdir(parents=True)
     for image_id, data in images.items():
         (root / "images" / f"{image_id}.png").write_bytes(data)
     questions, _ = generate_provision_questions(graphs, metadata, {"groups_per_split": 0})

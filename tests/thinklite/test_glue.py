@@ -11,6 +11,7 @@ from kedro.io import DatasetError
 from PIL import Image
 
 from datarecipes.config import ParameterError, from_params
+from datarecipes.executors import ExecutorParams
 from datarecipes.mcts import MctsConfig
 from datarecipes.pipelines.thinklite.nodes import compare_strategies, select_training_set
 from datarecipes.thinklite import AblationParams, ThinkLiteMctsParams, policy_fingerprint
@@ -70,6 +71,10 @@ def test_search_key_changes_with_weights_settings_and_pool():
     assert search_key(policy_fingerprint(model), config, run, ids) != key
     assert search_key(before, MctsConfig(max_iterations=3), run, ids) != key
     assert search_key(before, config, run, ["a"]) != key
+    # where the search runs is not what it finds: a Ray run resumes a local one
+    on_ray = ThinkLiteMctsParams(executor=ExecutorParams(kind="ray"), partitions_per_round=4)
+    assert search_key(before, config, on_ray, ids) == key
+    assert search_key(before, config, ThinkLiteMctsParams(batch_size=3), ids) != key
 
 
 def test_random_keeps_as_many_as_mcts():
@@ -84,7 +89,7 @@ def test_random_keeps_as_many_as_mcts():
     counts = {}
     for strategy in ("mcts", "random"):
         selected, metrics, _, _ = select_training_set(
-            pool, difficulty, "unused", {}, {"strategy": strategy, "iters_threshold": 3},
+            pool, difficulty, "unused", {}, {}, {"strategy": strategy, "iters_threshold": 3},
             {},
         )
         counts[strategy] = (len(selected), set(selected["sample_id"]))
@@ -93,7 +98,7 @@ def test_random_keeps_as_many_as_mcts():
     assert counts["random"][0] == counts["mcts"][0] == hard
     assert counts["random"][1] != counts["mcts"][1]
     with pytest.raises(ValueError, match="kept none"):
-        select_training_set(pool, difficulty.assign(solved=True, iters=0), "unused", {},
+        select_training_set(pool, difficulty.assign(solved=True, iters=0), "unused", {}, {},
                             {"strategy": "mcts", "iters_threshold": 3}, {})
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from datarecipes.config import require
+from datarecipes.config import parameters_section, require
 from datarecipes.engines.vllm import VllmEngine, grpo_vllm_kwargs, vllm_engine_kwargs
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 
+@parameters_section("generation")
 @dataclass(frozen=True)
 class GenerationParams:
     """The ``generation`` block: which engine generates, and vLLM's settings when it does."""

@@ -10,6 +10,7 @@ parsing and statuses are independent of the model and testable with a fake.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from datarecipes.engines import GenerationParams
 from datarecipes.executors import Executor, ShardStats, map_shards
 from datarecipes.filtering.inputs import (
     CAPTION_COLUMN,
@@ -143,30 +145,39 @@ def mllm_batch_fn_factory(generate_factory: Callable[[], GenerateFn], metrics: S
     return factory
 
 
-def vlm_generate_factory(scorer: Mapping[str, Any], max_new_tokens: int
-                         ) -> tuple[Callable[[], GenerateFn], str]:
+def vlm_generate_factory(
+    scorer: Mapping[str, Any], max_new_tokens: int,
+    generation: Mapping[str, Any] | GenerationParams | None = None,
+) -> tuple[Callable[[], GenerateFn], str]:
     """A ``generate_fn`` factory for the VLM of spec ``models.scorer``, and its identity key.
 
-    The factory loads the model when called (once per executor worker); generation is greedy
-    with ``max_new_tokens`` new tokens, one user turn per prompt with the pair's image.
+    The factory loads the model when called (once per executor worker) on the engine
+    ``generation`` names (``hf`` or ``vllm``); generation is greedy with ``max_new_tokens`` new
+    tokens, one user turn per prompt with the pair's image.
     """
-    from datarecipes.models import ModelSpec, generate, load_model
+    from datarecipes.config import from_params
+    from datarecipes.models import ModelSpec
 
     spec = ModelSpec.from_params(scorer, where="parameters_models.yml: models.scorer")
+    engine = generation if isinstance(generation, GenerationParams) else from_params(
+        GenerationParams, generation or {}, where="parameters_models.yml: generation")
+    factory = functools.partial(_vlm_generate_fn, spec, engine, max_new_tokens)
+    return factory, repr((spec, engine.engine, max_new_tokens))
 
-    def factory() -> GenerateFn:
-        loaded = load_model(spec)
 
-        def generate_fn(requests: list[tuple[str, str]]) -> list[str]:
-            conversations = [[{"role": "user", "content": prompt}] for prompt, _ in requests]
-            images = [image for _, image in requests]
-            outputs = generate(loaded, conversations, images, max_new_tokens=max_new_tokens,
-                               temperature=0.0)
-            return [completions[0] for completions in outputs]
+def _vlm_generate_fn(spec: Any, engine: GenerationParams, max_new_tokens: int) -> GenerateFn:
+    from datarecipes.engines import load_generator
 
-        return generate_fn
+    generator = load_generator(spec, engine)
 
-    return factory, repr((spec, max_new_tokens))
+    def generate_fn(requests: list[tuple[str, str]]) -> list[str]:
+        conversations = [[{"role": "user", "content": prompt}] for prompt, _ in requests]
+        images = [image for _, image in requests]
+        outputs = generator.generate(conversations, images, max_new_tokens=max_new_tokens,
+                                     temperature=0.0)
+        return [completions[0] for completions in outputs]
+
+    return generate_fn
 
 
 def score_mllm(

@@ -12,25 +12,31 @@ directory was started with; resuming with different ones is refused rather than 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from datarecipes.executors import Executor, LocalExecutor, call_once
 from datarecipes.io.atomic import atomic_write_text
 from datarecipes.mcts.policy import Policy
 from datarecipes.mcts.samples import parse_samples
 from datarecipes.mcts.search import MctsConfig, MctsRecord, Reward, mcts_difficulty
+from datarecipes.mcts.workers import as_factory, batch_rows, rows_frame
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 RECORD_COLUMNS = [f.name for f in dataclasses.fields(MctsRecord)]
+#: Executor output column: one JSON line of a partition file per searched row.
+RECORD = "record"
 
 
 class ResumeError(ValueError):
@@ -76,14 +82,16 @@ def _read_partition(path: Path, ids: Sequence[str]) -> list[dict[str, Any]]:
 
 def run_mcts_difficulty(
     rows: Sequence[Mapping[str, Any]],
-    policy: Policy,
+    policy: Policy | Callable[[], Policy],
     config: MctsConfig,
     output_dir: str | Path,
     *,
     batch_size: int = 16,
-    reward: Reward | None = None,
+    reward: Reward | Callable[[], Reward] | None = None,
     strict: bool = False,
     progress: bool = True,
+    executor: Executor | None = None,
+    partitions_per_round: int = 1,
 ) -> pd.DataFrame:
     """Score every row by MCTS difficulty, resuming from finished partitions in ``output_dir``.
 
@@ -91,9 +99,18 @@ def run_mcts_difficulty(
     ``options``, ``question_type`` (see :mod:`datarecipes.mcts.samples`). Bad rows are kept in
     the table with a ``skip_reason`` (or raise with ``strict``). Returns one row per input row,
     in input order, with the :class:`MctsRecord` columns.
+
+    ``policy`` and ``reward`` are objects, or zero-argument factories that build them where the
+    search runs: ``executor`` (default: this process) searches one partition per batch, and is
+    handed ``partitions_per_round`` unfinished partitions at a time, which are written as soon
+    as the round returns. Locally one partition per round loses nothing but the partition being
+    searched on a crash; a pool of Ray actors needs a few partitions per actor to stay busy.
+    Either way the partition files are the same, so one executor can resume another's run.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if partitions_per_round < 1:
+        raise ValueError(f"partitions_per_round must be >= 1, got {partitions_per_round}")
     ids = [str(r.get("sample_id")) for r in rows]
     seen: set[str] = set()
     for sid in ids:
@@ -102,33 +119,71 @@ def run_mcts_difficulty(
         seen.add(sid)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    reward_name = type(reward).__name__ if reward is not None else "AnswerMatchReward"
-    _check_manifest(output_dir, _manifest(config, batch_size, ids, reward_name))
+    _check_manifest(output_dir, _manifest(config, batch_size, ids, _reward_name(reward)))
 
-    starts = range(0, len(rows), batch_size)
-    records: list[dict[str, Any]] = []
-    done = computed = skipped = 0
-    bar = tqdm(total=len(rows), desc="MCTS difficulty", unit="sample", disable=not progress)
-    for index, start in enumerate(starts):
-        part_rows = rows[start : start + batch_size]
-        part_ids = ids[start : start + batch_size]
+    n_parts = -(-len(rows) // batch_size)
+    parts: dict[int, list[dict[str, Any]]] = {}
+    for index in range(n_parts):
         path = partition_path(output_dir, index)
         if path.exists():
-            part = _read_partition(path, part_ids)
-            done += len(part)
-        else:
-            part = _score_partition(part_rows, policy, config, reward, strict)
-            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in part))
-            computed += len(part)
-        skipped += sum(r["skip_reason"] is not None for r in part)
-        records.extend(part)
-        bar.update(len(part))
+            parts[index] = _read_partition(path, ids[index * batch_size : (index + 1) * batch_size])
+    resumed = sum(len(p) for p in parts.values())
+    todo = [i for i in range(n_parts) if i not in parts]
+    executor = executor if executor is not None else LocalExecutor()
+    fn_factory = call_once(
+        functools.partial(
+            _partition_scorer, as_factory(policy, "generate_steps"), config,
+            as_factory(reward, "score"), strict,
+        )
+    )
+    bar = tqdm(total=len(rows), desc="MCTS difficulty", unit="sample", disable=not progress)
+    bar.update(resumed)
+    for start in range(0, len(todo), partitions_per_round):
+        chosen = todo[start : start + partitions_per_round]
+        # The last partition may be short and is always the last one chosen, so the
+        # executor's batches of ``batch_size`` rows are exactly the partitions.
+        chunk = [rows[i] for p in chosen for i in range(p * batch_size,
+                                                         min((p + 1) * batch_size, len(rows)))]
+        out = executor.map_batches(fn_factory, rows_frame(chunk), batch_size=batch_size,
+                                   desc=f"MCTS partitions {chosen[0]}..{chosen[-1]}")
+        lines = out[RECORD].tolist()
+        for p in chosen:
+            size = min(batch_size, len(rows) - p * batch_size)
+            part_lines, lines = lines[:size], lines[size:]
+            atomic_write_text(partition_path(output_dir, p), "".join(f"{x}\n" for x in part_lines))
+            parts[p] = [json.loads(x) for x in part_lines]
+            bar.update(size)
     bar.close()
+    records = [r for p in range(n_parts) for r in parts[p]]
+    skipped = sum(r["skip_reason"] is not None for r in records)
     logger.info(
         "MCTS difficulty: %d samples (%d resumed from %s, %d searched, %d skipped as bad input)",
-        len(records), done, output_dir, computed, skipped,
+        len(records), resumed, output_dir, len(records) - resumed, skipped,
     )
     return pd.DataFrame(records, columns=RECORD_COLUMNS).astype({"iters": "Int64"})
+
+
+def _reward_name(reward: Any) -> str:
+    """What the manifest records of the reward (a factory names it in ``reward_name``)."""
+    if reward is None:
+        return "AnswerMatchReward"
+    return getattr(reward, "reward_name", type(reward).__name__)
+
+
+def _partition_scorer(
+    policy_factory: Callable[[], Policy],
+    config: MctsConfig,
+    reward_factory: Callable[[], Reward | None],
+    strict: bool,
+) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
+    """The batch function of one executor worker: builds policy and reward once."""
+    policy, reward = policy_factory(), reward_factory()
+
+    def score(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        records = _score_partition(batch_rows(batch), policy, config, reward, strict)
+        return {RECORD: np.asarray([json.dumps(r) for r in records], dtype=object)}
+
+    return score
 
 
 def _score_partition(

@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,10 +21,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from datarecipes.config import parameters_section, require
+from datarecipes.executors import Executor, LocalExecutor
 from datarecipes.mcts.policy import Policy, StepRequest, derive_seed
 from datarecipes.mcts.prompts import step_user_text
 from datarecipes.mcts.samples import parse_samples
 from datarecipes.mcts.search import AnswerMatchReward, Reward
+from datarecipes.mcts.workers import as_factory, batch_rows, rows_frame
 
 Strategy = Literal["mcts", "accuracy", "random", "all"]
 
@@ -70,47 +73,72 @@ class SelectionConfig:
 
 def answer_accuracy(
     rows: Sequence[Mapping[str, Any]],
-    policy: Policy,
+    policy: Policy | Callable[[], Policy],
     config: SelectionConfig,
     *,
     batch_size: int = 16,
-    reward: Reward | None = None,
+    reward: Reward | Callable[[], Reward] | None = None,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Per-question accuracy of ``num_answers`` sampled full answers (one call per batch).
 
-    Returns ``sample_id``, ``accuracy`` (NaN for bad input) and ``skip_reason``.
+    ``policy`` / ``reward``: objects or zero-argument factories, built once per ``executor``
+    worker (default: this process). Samples are seeded by the batch's question ids, so a batch
+    gives the same answers on any executor. Returns ``sample_id``, ``accuracy`` (NaN for bad
+    input) and ``skip_reason``.
     """
-    reward = reward if reward is not None else AnswerMatchReward()
-    samples, reasons = parse_samples(list(rows))
-    accuracy: dict[str, float] = {}
-    valid = [s for s in samples if s is not None]
-    for start in range(0, len(valid), batch_size):
-        batch = valid[start : start + batch_size]
-        requests = [
-            StepRequest(
-                s.sample_id, step_user_text(s.question), s.image,
-                seed=derive_seed(config.seed, s.sample_id, "accuracy"),
-            )
-            for s in batch
-        ]
-        outs = policy.generate_steps(
-            requests, n=config.num_answers, temperature=config.temperature, top_p=config.top_p,
-            max_new_tokens=config.max_answer_tokens, stop=None,
-            seed=derive_seed(config.seed, "accuracy", *(s.sample_id for s in batch)),
-        )
-        flat = [(s, (g.text,)) for s, gens in zip(batch, outs) for g in gens]
-        scores = reward.score([s for s, _ in flat], [t for _, t in flat], config.seed)
-        for i, s in enumerate(batch):
-            k = config.num_answers
-            accuracy[s.sample_id] = float(np.mean(scores[i * k : (i + 1) * k]))
-    ids = [str(r.get("sample_id")) for r in rows]
+    if not rows:
+        return pd.DataFrame({"sample_id": [], "accuracy": [], "skip_reason": []})
+    executor = executor if executor is not None else LocalExecutor()
+    fn_factory = functools.partial(
+        _accuracy_scorer, as_factory(policy, "generate_steps"), config,
+        as_factory(reward, "score"),
+    )
+    out = executor.map_batches(fn_factory, rows_frame(rows), batch_size=batch_size,
+                               desc="answer accuracy")
     return pd.DataFrame(
         {
-            "sample_id": ids,
-            "accuracy": [accuracy.get(i, np.nan) for i in ids],
-            "skip_reason": reasons,
+            "sample_id": [str(r.get("sample_id")) for r in rows],
+            "accuracy": out["accuracy"].astype(float).to_numpy(),
+            "skip_reason": out["skip_reason"].tolist(),
         }
     )
+
+
+def _accuracy_scorer(
+    policy_factory: Callable[[], Policy],
+    config: SelectionConfig,
+    reward_factory: Callable[[], Reward | None],
+) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
+    """The batch function of one executor worker: builds policy and reward once."""
+    policy = policy_factory()
+    reward = reward_factory() or AnswerMatchReward()
+
+    def score(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        samples, reasons = parse_samples(batch_rows(batch))
+        accuracy = np.full(len(samples), np.nan)
+        valid = [(i, s) for i, s in enumerate(samples) if s is not None]
+        if valid:
+            k = config.num_answers
+            requests = [
+                StepRequest(
+                    s.sample_id, step_user_text(s.question), s.image,
+                    seed=derive_seed(config.seed, s.sample_id, "accuracy"),
+                )
+                for _, s in valid
+            ]
+            outs = policy.generate_steps(
+                requests, n=k, temperature=config.temperature, top_p=config.top_p,
+                max_new_tokens=config.max_answer_tokens, stop=None,
+                seed=derive_seed(config.seed, "accuracy", *(s.sample_id for _, s in valid)),
+            )
+            flat = [(s, (g.text,)) for (_, s), gens in zip(valid, outs) for g in gens]
+            scores = reward.score([s for s, _ in flat], [t for _, t in flat], config.seed)
+            for j, (i, _) in enumerate(valid):
+                accuracy[i] = float(np.mean(scores[j * k : (j + 1) * k]))
+        return {"accuracy": accuracy, "skip_reason": np.asarray(reasons, dtype=object)}
+
+    return score
 
 
 def _scored(table: pd.DataFrame) -> pd.DataFrame:

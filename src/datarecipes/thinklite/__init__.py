@@ -19,12 +19,13 @@ from datarecipes.thinklite.params import (
     ThinkLiteEvalParams,
     ThinkLiteMctsParams,
 )
-from datarecipes.thinklite.policy import load_policy, policy_fingerprint
+from datarecipes.thinklite.policy import PolicySource, load_policy, policy_fingerprint
 from datarecipes.thinklite.report import ablation_summary, eval_plot, evaluate_policy
 
 __all__ = [
     "ABLATION_STRATEGIES",
     "AblationParams",
+    "PolicySource",
     "SplitOverlapError",
     "ThinkLiteDataParams",
     "ThinkLiteEvalParams",

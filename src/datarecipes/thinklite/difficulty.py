@@ -14,15 +14,20 @@ import dataclasses
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 
-from datarecipes.mcts import HFPolicy, JudgeReward, MctsConfig, Reward, run_mcts_difficulty
-from datarecipes.models import LoadedModel
+from datarecipes.executors import make_executor
+from datarecipes.mcts import JudgeReward, MctsConfig, Reward, run_mcts_difficulty
 from datarecipes.thinklite.data import mcts_rows
 from datarecipes.thinklite.params import ThinkLiteMctsParams
-from datarecipes.thinklite.policy import policy_fingerprint
+from datarecipes.thinklite.policy import PolicySource
+
+#: ``thinklite_mcts`` settings that say where the search runs, not what it finds.
+RUN_ONLY = ("executor", "partitions_per_round")
 
 logger = logging.getLogger(__name__)
 
@@ -31,41 +36,61 @@ def search_key(
     fingerprint: str, config: MctsConfig, run: ThinkLiteMctsParams, sample_ids: list[str],
     judge_fingerprint: str | None = None,
 ) -> str:
-    """Digest naming the sub-directory of one search."""
+    """Digest naming the sub-directory of one search: what decides its results, not where it
+    runs (the executor settings are left out, so a Ray run resumes a local one and back)."""
+    settings = dataclasses.asdict(run)
+    for name in RUN_ONLY:
+        settings.pop(name)
     payload = {
         "policy": fingerprint,
         "judge": judge_fingerprint,
         "config": dataclasses.asdict(config),
-        "run": dataclasses.asdict(run),
+        "run": settings,
         "ids": sample_ids,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class JudgeRewardFactory:
+    """Builds ThinkLite's judge reward where the search runs (picklable for Ray actors)."""
+
+    judge: PolicySource
+    max_new_tokens: int
+    #: What the resume manifest records (the reward the factory builds).
+    reward_name: ClassVar[str] = "JudgeReward"
+
+    def __call__(self) -> Reward:
+        return JudgeReward(self.judge.step_policy(), self.max_new_tokens)
+
+
 def pool_difficulty(
     pool: pd.DataFrame,
-    policy: LoadedModel,
+    policy: PolicySource,
     config: MctsConfig,
     run: ThinkLiteMctsParams,
     work_dir: str | Path,
-    judge: LoadedModel | None = None,
+    judge: PolicySource | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """The :class:`~datarecipes.mcts.MctsRecord` table of ``pool``, searched (or resumed)
-    under ``work_dir/<search key>``."""
-    reward: Reward | None = None
+    under ``work_dir/<search key>`` on ``run.executor``. The policy (and judge) are loaded
+    where the search runs, and only when some partition is left to search."""
+    reward: JudgeRewardFactory | None = None
     judge_print = None
     if run.reward == "judge":
         if judge is None:
             raise ValueError("parameters_thinklite.yml: thinklite_mcts.reward is 'judge' but no "
                              "judge model was given")
-        reward = JudgeReward(HFPolicy.from_loaded(judge), run.judge_max_new_tokens)
-        judge_print = policy_fingerprint(judge.model)
+        reward = JudgeRewardFactory(judge, run.judge_max_new_tokens)
+        judge_print = judge.fingerprint()
     ids = pool["sample_id"].astype(str).tolist()
-    key = search_key(policy_fingerprint(policy.model), config, run, ids, judge_print)
+    key = search_key(policy.fingerprint(), config, run, ids, judge_print)
     out_dir = Path(work_dir) / key
-    logger.info("MCTS difficulty of %d questions in %s", len(ids), out_dir)
+    logger.info("MCTS difficulty of %d questions in %s (%s executor)", len(ids), out_dir,
+                run.executor.kind)
     return run_mcts_difficulty(
-        mcts_rows(pool), HFPolicy.from_loaded(policy), config, out_dir,
+        mcts_rows(pool), policy.step_policy, config, out_dir,
         batch_size=run.batch_size, reward=reward, strict=run.strict, progress=progress,
+        executor=make_executor(run.executor), partitions_per_round=run.rounds(),
     )

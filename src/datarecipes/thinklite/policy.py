@@ -11,11 +11,21 @@ import copy as copy_module
 import dataclasses
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from datarecipes.config import ParameterError
+from datarecipes.engines import GenerationParams, HFGenerator, load_generator
+from datarecipes.engines import load_policy as engine_policy
 from datarecipes.models import LoadedModel, ModelSpec, load_model
+from datarecipes.models.factory import resolve_path
+
+if TYPE_CHECKING:
+    from datarecipes.engines import Generator
+    from datarecipes.mcts import Policy
 
 
 def policy_spec(policy: Mapping[str, Any] | ModelSpec) -> ModelSpec:
@@ -54,3 +64,82 @@ def policy_fingerprint(model: Any, values_per_tensor: int = 256) -> str:
         head = param.detach().reshape(-1)[:values_per_tensor].to("cpu", torch.float32)
         digest.update(head.numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def checkpoint_fingerprint(directory: str | Path) -> str:
+    """A digest of a checkpoint directory's files (names and full contents).
+
+    Used where the policy arrives as a directory: the driver then never loads the model just to
+    name a cache (with Ray the model lives only in the actors). Reading every byte costs a few
+    seconds per GB; anything less (sizes, mtimes, a slice) lets a retrained checkpoint of the
+    same shape reuse another policy's scores.
+    """
+    digest = hashlib.sha256()
+    root = Path(directory)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """Where a batch-inference worker gets the policy, on the engine ``generation`` names.
+
+    Picklable, so an executor can ship it to its workers: each Ray actor (or this process,
+    locally) calls :meth:`step_policy` / :meth:`generator` once and keeps the model. A
+    checkpoint directory is loaded with ``spec``'s settings through the model factory (or
+    vLLM); an in-memory model (``loaded``: in-memory pipeline runs and tests) is used as is.
+    """
+
+    spec: ModelSpec
+    generation: GenerationParams = field(default_factory=GenerationParams)
+    loaded: LoadedModel | None = None
+
+    @classmethod
+    def of(
+        cls,
+        checkpoint: LoadedModel | str | None,
+        policy: Mapping[str, Any] | ModelSpec,
+        generation: GenerationParams | None = None,
+    ) -> PolicySource:
+        """The source of ``checkpoint`` (a directory, a loaded model, or ``None`` = the base
+        ``models.policy``)."""
+        spec = policy_spec(policy)
+        generation = generation or GenerationParams()
+        if isinstance(checkpoint, LoadedModel):
+            if generation.engine != "hf":
+                raise ParameterError(
+                    f"generation.engine={generation.engine!r} loads the policy from a checkpoint "
+                    "directory; this run hands the policy over in memory (use the catalog's "
+                    "CheckpointDataset, or engine 'hf')"
+                )
+            return cls(checkpoint.spec, generation, checkpoint)
+        if checkpoint is not None:
+            spec = dataclasses.replace(spec, preset=None, name_or_path=str(checkpoint))
+        return cls(spec, generation)
+
+    def step_policy(self) -> Policy:
+        """The MCTS step policy (HF or vLLM)."""
+        if self.loaded is not None:
+            from datarecipes.mcts import HFPolicy
+
+            return HFPolicy.from_loaded(self.loaded)
+        return engine_policy(self.spec, self.generation)
+
+    def generator(self) -> Generator:
+        """The ``models.generate`` contract (HF or vLLM), for evaluation."""
+        if self.loaded is not None:
+            return HFGenerator(self.loaded)
+        return load_generator(self.spec, self.generation)
+
+    def fingerprint(self) -> str:
+        """Digest of the policy's weights, naming the caches computed with it."""
+        if self.loaded is not None:
+            return policy_fingerprint(self.loaded.model)
+        path = resolve_path(self.spec)
+        if Path(path).is_dir():
+            return checkpoint_fingerprint(path)
+        return hashlib.sha256(path.encode()).hexdigest()[:16]  # a hub id: its name

@@ -7,41 +7,36 @@ ablation's namespaces ``mcts.thinklite_eval.accuracy``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
+from datarecipes.executors import make_executor
 from datarecipes.mcts.prompts import step_user_text
-from datarecipes.models import LoadedModel, generate
 from datarecipes.thinklite.data import _as_list
 from datarecipes.thinklite.params import ThinkLiteEvalParams
+from datarecipes.thinklite.policy import PolicySource
 from datarecipes.training.evaluation import grade
 
 HELDOUT = "heldout"
 
 
 def answer_questions(
-    policy: LoadedModel, questions: pd.DataFrame, params: ThinkLiteEvalParams, name: str
+    policy: PolicySource, questions: pd.DataFrame, params: ThinkLiteEvalParams, name: str
 ) -> pd.DataFrame:
-    """Greedy step-format answers to ``questions``, graded with the project's one grader
-    (:func:`datarecipes.training.evaluation.grade`: last ``\\boxed{}``, :func:`is_correct`
-    with the options)."""
-    prompts = [
-        [{"role": "user", "content": [{"type": "image"},
-                                      {"type": "text", "text": step_user_text(q)}]}]
-        for q in questions["question"]
-    ]
-    images = questions["image"].tolist()
-    predictions: list[str] = []
-    for start in tqdm(range(0, len(prompts), params.batch_size), desc=f"{name}: answering",
-                      unit="batch"):
-        stop = start + params.batch_size
-        outs = generate(policy, prompts[start:stop], images[start:stop],
-                        max_new_tokens=params.max_new_tokens, temperature=0.0)
-        predictions.extend(o[0] for o in outs)
+    """Greedy step-format answers to ``questions`` on ``params.executor``, graded here with the
+    project's one grader (:func:`datarecipes.training.evaluation.grade`: last ``\\boxed{}``,
+    :func:`is_correct` with the options)."""
+    rows = questions[["question", "image"]].reset_index(drop=True)
+    answers = make_executor(params.executor).map_batches(
+        functools.partial(_answerer, policy, params.max_new_tokens), rows,
+        batch_size=params.batch_size, desc=f"{name}: answering",
+    )
+    predictions = answers["prediction"].tolist() if len(answers) else []
     table = questions[["sample_id", "image", "question", "answer", "generator",
                        "question_type"]].rename(columns={"sample_id": "id"}).reset_index(drop=True)
     options = [_as_list(o) or None for o in questions["options"]]
@@ -50,8 +45,26 @@ def answer_questions(
     return table
 
 
+def _answerer(policy: PolicySource, max_new_tokens: int
+              ) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
+    """The batch function of one executor worker: loads the policy once, answers greedily."""
+    generator = policy.generator()
+
+    def answer(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        prompts = [
+            [{"role": "user", "content": [{"type": "image"},
+                                          {"type": "text", "text": step_user_text(q)}]}]
+            for q in batch["question"]
+        ]
+        outs = generator.generate(prompts, list(batch["image"]), max_new_tokens=max_new_tokens,
+                                  temperature=0.0)
+        return {"prediction": np.asarray([o[0] for o in outs], dtype=object)}
+
+    return answer
+
+
 def evaluate_policy(
-    policy: LoadedModel,
+    policy: PolicySource,
     heldout: pd.DataFrame,
     benchmarks: Mapping[str, pd.DataFrame],
     params: ThinkLiteEvalParams,

@@ -108,15 +108,17 @@ def compute_clip_scores(pool: pd.DataFrame, scoring_clip: LoadedClip,
 
 
 def compute_mllm_scores(pool: pd.DataFrame, filtering: Mapping[str, Any],
-                        scorer_model: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, float]]:
-    """MLM-Filter scores of the pool (or its first ``mllm.max_pairs``); empty when disabled."""
+                        scorer_model: Mapping[str, Any], generation: Mapping[str, Any]
+                        ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """MLM-Filter scores of the pool (or its first ``mllm.max_pairs``) on the ``generation``
+    engine; empty when disabled."""
     p = _params(filtering)
     if not p.mllm.enabled:
         return pd.DataFrame({ID_COLUMN: pool[ID_COLUMN]}), {"enabled": 0.0}
     from datarecipes.filtering.mllm_score import vlm_generate_factory
 
     subset = pool if p.mllm.max_pairs == 0 else pool.iloc[: p.mllm.max_pairs]
-    factory, model_key = vlm_generate_factory(scorer_model, p.mllm.max_new_tokens)
+    factory, model_key = vlm_generate_factory(scorer_model, p.mllm.max_new_tokens, generation)
     scores, stats = score_mllm(
         subset, factory, make_executor(p.executor), metrics=p.mllm.metrics,
         batch_size=p.mllm.batch_size, shard_size=p.scoring.shard_size, model_key=model_key,

@@ -52,7 +52,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 compute_mllm_scores,
-                inputs=["filtering_pool", "params:filtering", "params:models.scorer"],
+                inputs=["filtering_pool", "params:filtering", "params:models.scorer",
+                        "params:generation"],
                 outputs=["filtering_mllm_scores", "filtering_mllm_score_metrics"],
                 name="compute_mllm_scores",
             ),

@@ -1,6 +1,7 @@
 """Nodes of the ThinkLite pipelines: they only wire ``datarecipes.thinklite``, ``mcts`` and
 ``training``. Checkpoints arrive as directories (``CheckpointDataset``) or, in in-memory runs,
-as loaded models; :func:`load_policy` accepts both."""
+as loaded models; :func:`load_policy` (training) and :class:`PolicySource` (batch inference,
+loaded where the executor runs it, on the ``generation`` engine) accept both."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from datarecipes.config import from_params
+from datarecipes.engines import GenerationParams
+from datarecipes.executors import make_executor
 from datarecipes.mcts import (
-    HFPolicy,
     MctsConfig,
     SelectionConfig,
     answer_accuracy,
@@ -25,6 +27,7 @@ from datarecipes.models import LoadedModel, ModelsParams, load_model
 from datarecipes.thinklite import (
     ABLATION_STRATEGIES,
     AblationParams,
+    PolicySource,
     ThinkLiteDataParams,
     ThinkLiteEvalParams,
     ThinkLiteMctsParams,
@@ -49,6 +52,10 @@ FILE = "parameters_thinklite.yml"
 
 def _models(models: Mapping[str, Any]) -> ModelsParams:
     return from_params(ModelsParams, models, where="parameters_models.yml: models")
+
+
+def _generation(generation: Mapping[str, Any]) -> GenerationParams:
+    return from_params(GenerationParams, generation, where="parameters_models.yml: generation")
 
 
 def build_question_sets(
@@ -87,15 +94,17 @@ def score_pool_difficulty(
     warm_start_checkpoint: Checkpoint,
     mcts_work_dir: str,
     models: Mapping[str, Any],
+    generation: Mapping[str, Any],
     mcts_difficulty: Mapping[str, Any],
     thinklite_mcts: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any], Figure]:
-    """MCTS difficulty of every pool question with the warm-started policy (resumable)."""
+    """MCTS difficulty of every pool question with the warm-started policy (resumable, on the
+    ``thinklite_mcts.executor``)."""
     config = from_params(MctsConfig, mcts_difficulty, where=f"{FILE}: mcts_difficulty")
     run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
-    specs = _models(models)
-    policy = load_policy(warm_start_checkpoint, specs.policy)
-    judge = load_model(specs.judge) if run.reward == "judge" else None
+    specs, engine = _models(models), _generation(generation)
+    policy = PolicySource.of(warm_start_checkpoint, specs.policy, engine)
+    judge = PolicySource.of(None, specs.judge, engine) if run.reward == "judge" else None
     difficulty = pool_difficulty(pool, policy, config, run, mcts_work_dir, judge=judge)
     searched = difficulty[difficulty["skip_reason"].isna()]
     metrics, histogram, _ = selection_report(searched, len(pool), config.max_iterations)
@@ -124,6 +133,7 @@ def select_training_set(
     difficulty: pd.DataFrame,
     warm_start_checkpoint: Checkpoint,
     models: Mapping[str, Any],
+    generation: Mapping[str, Any],
     hard_sample_selection: Mapping[str, Any],
     thinklite_mcts: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, float], Figure, Figure]:
@@ -134,9 +144,11 @@ def select_training_set(
     accuracy = None
     if config.strategy == "accuracy":
         run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
-        policy = load_policy(warm_start_checkpoint, _models(models).policy)
+        policy = PolicySource.of(warm_start_checkpoint, _models(models).policy,
+                                 _generation(generation))
         accuracy = answer_accuracy(
-            mcts_rows(pool), HFPolicy.from_loaded(policy), config, batch_size=run.batch_size
+            mcts_rows(pool), policy.step_policy, config, batch_size=run.batch_size,
+            executor=make_executor(run.executor),
         )
     selected = select_hard_samples(pool, config, difficulty=difficulty, accuracy=accuracy)
     if selected.empty:
@@ -168,11 +180,13 @@ def evaluate_checkpoint(
     heldout: pd.DataFrame,
     benchmarks: Mapping[str, pd.DataFrame],
     models: Mapping[str, Any],
+    generation: Mapping[str, Any],
     thinklite_eval: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, float], Figure]:
-    """Greedy held-out (and benchmark) accuracy: table, metrics, bar plot."""
+    """Greedy held-out (and benchmark) accuracy on ``thinklite_eval.executor``: table, metrics,
+    bar plot."""
     params = from_params(ThinkLiteEvalParams, thinklite_eval, where=f"{FILE}: thinklite_eval")
-    policy = load_policy(checkpoint, _models(models).policy)
+    policy = PolicySource.of(checkpoint, _models(models).policy, _generation(generation))
     table, metrics = evaluate_policy(policy, heldout, benchmarks, params)
     return table, metrics, eval_plot(table, "greedy accuracy")
 

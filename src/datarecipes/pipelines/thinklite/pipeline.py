@@ -26,8 +26,8 @@ SHARED_INPUTS = {
     "thinklite_heldout", "thinklite_benchmarks",
 }
 #: Parameters every strategy shares (the same budget and seed).
-SHARED_PARAMETERS = {"params:models", "params:thinklite_mcts", "params:thinklite_grpo",
-                     "params:thinklite_eval"}
+SHARED_PARAMETERS = {"params:models", "params:generation", "params:thinklite_mcts",
+                     "params:thinklite_grpo", "params:thinklite_eval"}
 
 
 def shared_nodes() -> Pipeline:
@@ -51,7 +51,8 @@ def shared_nodes() -> Pipeline:
             Node(
                 score_pool_difficulty,
                 inputs=["thinklite_pool", "thinklite_warm_start_checkpoint",
-                        "thinklite_mcts_work_dir", "params:models", "params:mcts_difficulty",
+                        "thinklite_mcts_work_dir", "params:models", "params:generation",
+                        "params:mcts_difficulty",
                         "params:thinklite_mcts"],
                 outputs=["thinklite_difficulty", "thinklite_mcts_metrics",
                          "thinklite_difficulty_plot"],
@@ -60,7 +61,8 @@ def shared_nodes() -> Pipeline:
             Node(
                 evaluate_checkpoint,
                 inputs=["thinklite_warm_start_checkpoint", "thinklite_heldout",
-                        "thinklite_benchmarks", "params:models", "params:thinklite_eval"],
+                        "thinklite_benchmarks", "params:models", "params:generation",
+                        "params:thinklite_eval"],
                 outputs=["thinklite_warm_start_eval_table", "thinklite_warm_start_eval_metrics",
                          "thinklite_warm_start_eval_plot"],
                 name="thinklite_evaluate_warm_start",
@@ -76,7 +78,7 @@ def strategy_nodes() -> Pipeline:
             Node(
                 select_training_set,
                 inputs=["thinklite_pool", "thinklite_difficulty",
-                        "thinklite_warm_start_checkpoint", "params:models",
+                        "thinklite_warm_start_checkpoint", "params:models", "params:generation",
                         "params:hard_sample_selection", "params:thinklite_mcts"],
                 outputs=["thinklite_selected", "thinklite_selection_metrics",
                          "thinklite_selection_difficulty_plot", "thinklite_selection_type_plot"],
@@ -92,7 +94,7 @@ def strategy_nodes() -> Pipeline:
             Node(
                 evaluate_checkpoint,
                 inputs=["thinklite_grpo_checkpoint", "thinklite_heldout", "thinklite_benchmarks",
-                        "params:models", "params:thinklite_eval"],
+                        "params:models", "params:generation", "params:thinklite_eval"],
                 outputs=["thinklite_eval_table", "thinklite_eval_metrics", "thinklite_eval_plot"],
                 name="thinklite_evaluate",
             ),
