@@ -164,3 +164,85 @@ def test_grpo_mixin_routes_training_through_the_kernel(tiny_qwen2, tmp_path, mon
     trainer.train()
     assert calls, "the training step did not go through the chunked kernel"
     assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+
+
+def test_installed_head_on_qwen2_5_vl_with_images_matches_the_model(tmp_path_factory):
+    """Qwen2.5-VL's ``base_model`` is the multimodal backbone: given the processor's
+    ``pixel_values`` / ``image_grid_thw`` / ``mm_token_type_ids`` (as TRL passes them) it embeds
+    the images and builds the 3-D rope positions exactly as the model's own forward does."""
+    from PIL import Image
+
+    from datarecipes.models import ModelSpec, load_model
+    from datarecipes.models.generation import render_prompts
+
+    loaded = load_model(
+        ModelSpec(preset="tiny-vlm", preset_cache_dir=str(tmp_path_factory.mktemp("presets")))
+    )
+    images = [Image.new("RGB", (64, 64), (200, 10, 10)), Image.new("RGB", (100, 60), (9, 90, 9))]
+    conversations = [
+        [{"role": "user", "content": "What colour is it?"},
+         {"role": "assistant", "content": "red, I think"}],
+        [{"role": "user", "content": "Count the shapes please"},
+         {"role": "assistant", "content": "two"}],
+    ]
+    inputs = loaded.processor(
+        text=render_prompts(loaded, conversations, [1, 1]), images=images, padding=True,
+        padding_side="left", return_tensors="pt", add_special_tokens=False,
+    )
+    assert "mm_token_type_ids" in inputs  # else the backbone falls back to 1-D positions
+    model = copy.deepcopy(loaded.model)
+    labels = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
+    with torch.no_grad():
+        logits = model(**inputs).logits[:, :-1].float()
+        want = torch.log_softmax(logits / 0.7, -1).gather(-1, inputs["input_ids"][:, 1:, None])
+        want = want.squeeze(-1) * (labels[:, 1:] != -100)
+        install_chunked_lm_head(model, temperature=0.7, vocab_chunk_size=300)
+        out = model(**inputs, labels=labels, fused_lm_head=True)
+    torch.testing.assert_close(out.log_probs, want, rtol=1e-5, atol=1e-5)
+    assert out.label_mask.sum() == (labels[:, 1:] != -100).sum()
+
+
+def test_cast_to_fp32_scores_the_head_in_float32_under_autocast(tiny_qwen2):
+    model = copy.deepcopy(tiny_qwen2)
+    install_chunked_lm_head(model, cast_to_fp32=True)
+    input_ids, attention_mask = _batch()
+    labels = input_ids.masked_fill(attention_mask == 0, -100)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels,
+                     fused_lm_head=True).log_probs
+        hidden = model.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    # float32 head on the (bf16-autocast) backbone's hidden states, as TRL's cast_lm_head_to_fp32
+    want = torch.log_softmax(hidden[:, :-1].float() @ model.lm_head.weight.T, -1)
+    want = want.gather(-1, input_ids[:, 1:, None]).squeeze(-1) * (labels[:, 1:] != -100)
+    assert cast.dtype == torch.float32
+    torch.testing.assert_close(cast, want, rtol=1e-5, atol=1e-5)
+
+
+def test_moe_router_aux_loss_is_refused_at_install(tiny_qwen2):
+    model = copy.deepcopy(tiny_qwen2)
+    model.config.output_router_logits = True
+    with pytest.raises(NotImplementedError, match="output_router_logits"):
+        install_chunked_lm_head(model)
+
+
+def test_score_sequences_continues_a_cached_prefix(tiny_qwen2):
+    """A shared prefix encoded once in a key/value cache, then right-padded continuations: the
+    scores of the continuation tokens equal those of the full sequences."""
+    from transformers import DynamicCache
+
+    generator = torch.Generator().manual_seed(5)
+    prefix = torch.randint(1, VOCAB, (1, 9), generator=generator)
+    tails = torch.randint(1, VOCAB, (2, 4), generator=generator)
+    tail_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    cache = DynamicCache(config=tiny_qwen2.config)
+    with torch.inference_mode():
+        tiny_qwen2.model(input_ids=prefix[:, :-1], cache=cache, use_cache=True)
+        cache.batch_repeat_interleave(2)
+        inputs = torch.cat([prefix[:, -1:].expand(2, 1), tails], dim=1)
+        mask = torch.cat([torch.ones(2, 9, dtype=torch.long), tail_mask], dim=1)
+        got, _ = score_sequences(tiny_qwen2, inputs, mask, cache=cache)
+        full = torch.cat([prefix.expand(2, -1), tails], dim=1)
+        want, _ = _naive_scores(tiny_qwen2, full, mask, 1.0)
+    assert cache.get_seq_length() == 8 + 5  # the call appended its tokens
+    torch.testing.assert_close(got, want[:, -4:], rtol=1e-5, atol=1e-5)
+    assert torch.all(got[1, 2:] == 0) and torch.all(got[1, :2] < 0)

@@ -15,9 +15,11 @@ would break. :func:`install_chunked_lm_head` installs our kernel behind the same
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import types
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -27,6 +29,9 @@ from datarecipes.kernels.logprobs import (
     IGNORE_INDEX,
     token_logprobs_and_entropy,
 )
+
+if TYPE_CHECKING:
+    from transformers import Cache
 
 # Config attributes that change the logits after the LM head; the kernel does not model them.
 _UNSUPPORTED_LOGIT_TRANSFORMS = (
@@ -78,6 +83,7 @@ def score_sequences(
     attention_mask: torch.Tensor | None = None,
     labels: torch.Tensor | None = None,
     *,
+    cache: Cache | None = None,
     temperature: float = 1.0,
     compute_entropy: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -87,9 +93,15 @@ def score_sequences(
 
     Args:
         model: a ``transformers`` causal LM (``model.base_model`` backbone + output embeddings).
-        input_ids, attention_mask: ``[B, L]``.
+        input_ids: ``[B, L]``.
+        attention_mask: ``[B, L]``, or ``[B, C + L]`` with a ``cache`` of ``C`` tokens.
         labels: ``[B, L]`` aligned with ``input_ids`` (HF convention: shifted here), ``-100`` where
             not scored; defaults to ``input_ids`` with padding (``attention_mask == 0``) ignored.
+        cache: keys/values of ``C`` tokens that precede ``input_ids`` in every row (a
+            ``transformers`` ``Cache`` of batch size ``B``), so a shared prefix is encoded once;
+            the call appends ``input_ids`` to it. Position 0 can only be scored by the prefix's
+            last hidden state, so keep that last prefix token out of the cache and put it first
+            in ``input_ids`` (with label ``-100``).
         temperature: logits are divided by it.
 
     Returns:
@@ -102,10 +114,13 @@ def score_sequences(
         labels = (
             input_ids
             if attention_mask is None
-            else input_ids.masked_fill(attention_mask == 0, IGNORE_INDEX)
+            else input_ids.masked_fill(attention_mask[:, -input_ids.shape[1] :] == 0, IGNORE_INDEX)
         )
+    backbone_kwargs: dict[str, object] = {"use_cache": cache is not None}
+    if cache is not None:
+        backbone_kwargs["cache"] = cache
     hidden = model.base_model(
-        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+        input_ids=input_ids, attention_mask=attention_mask, **backbone_kwargs
     ).last_hidden_state
     return _lm_head_scores(
         model,
@@ -136,14 +151,27 @@ def install_chunked_lm_head(
     temperature: float = 1.0,
     *,
     compute_entropy: bool = True,
+    cast_to_fp32: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     vocab_chunk_size: int = DEFAULT_VOCAB_CHUNK_SIZE,
 ) -> None:
     """Patch ``model.forward`` so that ``model(..., labels=..., fused_lm_head=True)`` returns a
     :class:`ChunkedCausalLMOutput` computed with our kernel (TRL's ``add_fused_lm_head`` contract);
     any other call goes to the previous forward, so ``generate`` is unchanged. Patch the base model
-    before PEFT/DDP wrapping, or the PEFT base model (``get_base_model()``) after."""
+    before PEFT/DDP wrapping, or the PEFT base model (``get_base_model()``) after.
+
+    ``cast_to_fp32`` runs the LM-head projection in float32 outside autocast (TRL's
+    ``cast_lm_head_to_fp32``). The backbone is ``model.base_model``, which for transformers 5
+    vision-language models (Qwen2.5-VL) is the multimodal model: it takes ``pixel_values``,
+    ``image_grid_thw`` and ``mm_token_type_ids`` and computes the 3-D rope positions itself, as
+    the model's own forward does."""
     _check_plain_lm_head(model)
+    if getattr(model.config.get_text_config(), "output_router_logits", False):
+        # TRL's head adds the MoE load-balancing loss when the config asks for router logits.
+        raise NotImplementedError(
+            f"{type(model).__name__}: config.output_router_logits=True asks for the MoE "
+            "load-balancing loss, which the chunked LM head does not compute; use TRL's fused head"
+        )
     previous_forward = model.forward
 
     @functools.wraps(type(model).forward)  # generate() validates its kwargs against the signature
@@ -176,9 +204,14 @@ def install_chunked_lm_head(
             hidden, targets = hidden[:, :-1], labels[:, 1:]
         else:  # pre-shifted under context/sequence parallelism
             targets = shift_labels
-        log_probs, entropy = _lm_head_scores(
-            self, hidden, targets, temperature, compute_entropy, chunk_size, vocab_chunk_size
-        )
+        autocast = contextlib.nullcontext()
+        if cast_to_fp32:
+            hidden = hidden.float()
+            autocast = torch.autocast(hidden.device.type, enabled=False)
+        with autocast:
+            log_probs, entropy = _lm_head_scores(
+                self, hidden, targets, temperature, compute_entropy, chunk_size, vocab_chunk_size
+            )
         mask = targets.to(log_probs.device) != IGNORE_INDEX
         denominator = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
         return ChunkedCausalLMOutput(
@@ -203,9 +236,13 @@ class ChunkedLogprobsGRPOMixin:
         policy = self.model
         if hasattr(policy, "get_base_model") and hasattr(policy, "peft_config"):
             policy = policy.get_base_model()
-        install_chunked_lm_head(policy, temperature=self.temperature)
+        cast = bool(getattr(self.args, "cast_lm_head_to_fp32", False))
+        install_chunked_lm_head(policy, temperature=self.temperature, cast_to_fp32=cast)
         if getattr(self, "ref_model", None) is not None:
             # TRL reads only log-probabilities from the reference model
             install_chunked_lm_head(
-                self.ref_model, temperature=self.temperature, compute_entropy=False
+                self.ref_model,
+                temperature=self.temperature,
+                compute_entropy=False,
+                cast_to_fp32=cast,
             )

@@ -1,5 +1,6 @@
 """GRPO with TRL's ``GRPOTrainer``: EasyR1-style format + accuracy rewards, or MM-UPT's
-majority-vote self-reward for unlabeled data."""
+majority-vote self-reward for unlabeled data. The policy and reference log-probabilities of the
+loss go through the project's chunked LM-head kernel (:mod:`datarecipes.kernels`) by default."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pandas as pd
 from trl import GRPOConfig, GRPOTrainer
 
 from datarecipes.config import require
+from datarecipes.engines import GenerationParams, grpo_vllm_kwargs
+from datarecipes.kernels import ChunkedLogprobsGRPOMixin
 from datarecipes.models.checkpoint import merge_lora
 from datarecipes.models.factory import LoadedModel, load_model, lora_config
 from datarecipes.models.spec import ModelSpec
@@ -25,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class GRPOParams:
-    """GRPO hyperparameters. All but ``reward``/``format_weight`` pass unchanged to TRL's
-    ``GRPOConfig``. Reference values (MM-UPT / EasyR1, methods.md §5): 10 rollouts per prompt,
+    """GRPO hyperparameters. All but ``reward``/``format_weight``/``lm_head`` pass unchanged to
+    TRL's ``GRPOConfig``. Reference values (MM-UPT / EasyR1, methods.md §5): 10 rollouts per prompt,
     KL 1e-2, temperature 0.7 (top_p 0.99), learning rate 1e-6; the defaults here are scaled down
     for the CPU run, ``conf/gpu`` restores them."""
 
@@ -34,6 +37,11 @@ class GRPOParams:
     #: ``majority_vote`` = MM-UPT self-reward (labels unused).
     reward: Literal["accuracy", "majority_vote"] = "accuracy"
     format_weight: float = 0.1  #: Weight of the format reward in the accuracy reward (EasyR1).
+    #: Per-token log-probs of the loss: ``chunked`` = the project's kernel
+    #: (``datarecipes.kernels.token_logprobs_and_entropy`` via ``ChunkedLogprobsGRPOMixin``);
+    #: ``trl`` = TRL's own fused LM head. Both avoid ``[B, L, V]`` logits and agree to float
+    #: rounding.
+    lm_head: Literal["chunked", "trl"] = "chunked"
     num_generations: int = 4  #: Rollouts per prompt (the GRPO group size).
     beta: float = 0.01  #: KL coefficient against the reference policy.
     temperature: float = 0.7  #: Rollout sampling temperature.
@@ -67,11 +75,15 @@ class GRPOParams:
         require(self.max_steps == -1 or self.max_steps > 0, "max_steps must be -1 or > 0")
 
 
-def grpo_config(params: GRPOParams, output_dir: str) -> GRPOConfig:
-    """TRL config: ``params`` minus the reward choice, plus fixed project settings."""
-    fields = asdict(params)
+def grpo_config(
+    params: GRPOParams, output_dir: str, generation: GenerationParams | None = None
+) -> GRPOConfig:
+    """TRL config: ``params`` minus the reward choice, plus fixed project settings, plus vLLM
+    rollouts (colocated) when ``generation.engine`` is ``vllm``."""
+    fields = asdict(params) | grpo_vllm_kwargs(generation or GenerationParams())
     fields.pop("reward")
     fields.pop("format_weight")
+    fields.pop("lm_head")
     return GRPOConfig(
         **fields,
         output_dir=output_dir,
@@ -80,6 +92,16 @@ def grpo_config(params: GRPOParams, output_dir: str) -> GRPOConfig:
         # The dataset's extra columns (answer, id, question_type) must reach the rewards.
         remove_unused_columns=False,
     )
+
+
+class ChunkedGRPOTrainer(ChunkedLogprobsGRPOMixin, GRPOTrainer):
+    """TRL's ``GRPOTrainer`` with the policy/reference log-probabilities computed by
+    :func:`datarecipes.kernels.token_logprobs_and_entropy` (``lm_head: chunked``)."""
+
+
+def trainer_class(params: GRPOParams) -> type[GRPOTrainer]:
+    """The trainer for ``params.lm_head``."""
+    return ChunkedGRPOTrainer if params.lm_head == "chunked" else GRPOTrainer
 
 
 def reward_functions(params: GRPOParams) -> tuple[list[Any], list[float]]:
@@ -95,9 +117,11 @@ def train_grpo(
     params: GRPOParams,
     image_root: str | None = None,
     on_bad_sample: OnBadSample = "skip",
+    generation: GenerationParams | None = None,
 ) -> tuple[LoadedModel, dict[str, float]]:
     """Optimise ``model`` with GRPO on prompt records (LLaVA or chat; ``answer`` column for the
-    accuracy reward). Returns the policy (LoRA merged) and flat metrics."""
+    accuracy reward), rolling out on the ``generation`` engine (TRL's ``use_vllm`` colocate
+    mode for ``vllm``). Returns the policy (LoRA merged) and flat metrics."""
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     dataset, bad = prompt_dataset(data, image_root, on_bad_sample, name="grpo data")
     if params.reward == "accuracy" and not any(dataset["answer"]):
@@ -106,9 +130,9 @@ def train_grpo(
     config = None
     callback = StepMetricsCallback(prefix="grpo")
     with tempfile.TemporaryDirectory(prefix="grpo-") as output_dir:
-        config = grpo_config(params, output_dir)
+        config = grpo_config(params, output_dir, generation)
         config.reward_weights = weights
-        trainer = GRPOTrainer(
+        trainer = trainer_class(params)(
             model=loaded.model,
             reward_funcs=funcs,
             args=config,
