@@ -111,10 +111,15 @@ def test_baselines_report_and_plots():
     tables = [load_table(f"{SHARED}/{n}.csv") for n in ("blood", "car_evaluation")]
     table = evaluate_baselines(tables, [8, 64, 4096], max_test_rows=120)
     assert set(table["method"]) == {"random_forest", "gradient_boosting", "knn",
-                                    "logistic_regression"}
+                                    "logistic_regression", "majority"}
     assert set(table["shots"]) == {8, 64}  # 4096 exceeds both training sets
     car = table[(table.dataset == "car_evaluation") & (table.method == "random_forest")]
     assert car.set_index("shots")["accuracy"][64] > car.set_index("shots")["accuracy"][8]
+    # the majority class of the shots: one label for every test row, no ranking (AUC 0.5),
+    # and below what a forest learns from the same 64 shots
+    floor = table[(table.dataset == "car_evaluation") & (table.method == "majority")]
+    assert np.allclose(floor["auc"], 0.5)
+    assert floor.set_index("shots")["accuracy"][64] < car.set_index("shots")["accuracy"][64]
     assert table["auc"].notna().all()
     metrics = summary_metrics(table)
     assert metrics["max_shots"] == 64 and metrics["tables"] == 2

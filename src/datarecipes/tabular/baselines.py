@@ -1,4 +1,5 @@
-"""Classical baselines fitted on exactly the LM's shots: RF, gradient boosting, kNN, LR.
+"""Classical baselines fitted on exactly the LM's shots: RF, gradient boosting, kNN, LR, and
+the majority class of the shots (the floor an LM that has not learned the task sits on).
 
 The reference compares against RF, XGBoost, kNN and TabICL; we use scikit-learn's
 HistGradientBoosting for the boosted trees (no extra dependency) and add logistic regression.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -18,8 +20,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-BaselineName = Literal["random_forest", "gradient_boosting", "knn", "logistic_regression"]
-BASELINES: tuple[str, ...] = ("random_forest", "gradient_boosting", "knn", "logistic_regression")
+BaselineName = Literal["random_forest", "gradient_boosting", "knn", "logistic_regression",
+                       "majority"]
+BASELINES: tuple[str, ...] = ("random_forest", "gradient_boosting", "knn", "logistic_regression",
+                              "majority")
 
 
 def make_baseline(name: str, n_shots: int, seed: int) -> Pipeline:
@@ -34,6 +38,8 @@ def make_baseline(name: str, n_shots: int, seed: int) -> Pipeline:
         )
     elif name == "knn":
         model = KNeighborsClassifier(n_neighbors=min(5, n_shots))
+    elif name == "majority":
+        model = DummyClassifier(strategy="most_frequent")
     elif name == "logistic_regression":
         return make_pipeline(SimpleImputer(keep_empty_features=True), StandardScaler(),
                              LogisticRegression(max_iter=1000))

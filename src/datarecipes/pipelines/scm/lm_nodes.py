@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from datarecipes.config import from_params, parameters_section, require
 from datarecipes.models import LoadedModel, ModelSpec, generate, load_model
 from datarecipes.pipelines.scm.nodes import evaluate_lm
+from datarecipes.tabular.lm_scoring import score_answers
 from datarecipes.tabular.tables import Table
 from datarecipes.training.sft import SFTParams, train_sft
 
@@ -29,10 +30,16 @@ TOKENS_PER_ANSWER_ROW = 16
 @parameters_section("scm_generation")
 @dataclass(frozen=True)
 class ScmGenerationParams:
-    """Greedy decoding of the tabular LM on the real tables."""
+    """How the tabular LM answers the evaluation prompts on the real tables."""
 
-    batch_size: int = 8  #: Prompts per generate call.
-    max_new_tokens: int | None = None  #: None: TOKENS_PER_ANSWER_ROW per answered test row.
+    #: ``generate`` = greedy decoding of the JSON answer (MachineLearningLM's way); ``score`` =
+    #: the program writes the answer in the trained format and the model only picks each row's
+    #: label by log-probability (:mod:`datarecipes.tabular.lm_scoring`), so an LM that is not
+    #: yet fluent in the format is still measured on what it predicts.
+    mode: Literal["generate", "score"] = "generate"
+    batch_size: int = 8  #: Prompts per generate call (``generate`` only).
+    #: ``generate`` only; None: TOKENS_PER_ANSWER_ROW per answered test row.
+    max_new_tokens: int | None = None
 
     def __post_init__(self) -> None:
         require(self.batch_size > 0, f"batch_size must be > 0, got {self.batch_size}")
@@ -64,12 +71,15 @@ def evaluate_tabular_lm(
     scm: Mapping[str, Any],
     generation: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Greedy many-shot prediction on every real table; parsed, voted and scored."""
+    """Many-shot prediction on every real table (greedy generation or label scoring, as
+    ``scm_generation.mode`` says); parsed, voted and scored."""
     gen = from_params(ScmGenerationParams, generation, where="parameters_scm.yml: scm_generation")
     test_rows = int(scm["test_rows_per_prompt"])
     max_new_tokens = gen.max_new_tokens or test_rows * TOKENS_PER_ANSWER_ROW
 
     def predict(prompts: list[list[dict[str, Any]]]) -> list[str]:
+        if gen.mode == "score":
+            return score_answers(model.model, model.tokenizer, prompts)
         outputs = generate(
             model, prompts, max_new_tokens=max_new_tokens, temperature=0.0,
             batch_size=gen.batch_size,
