@@ -175,6 +175,22 @@ def test_grpo_switch_maps_onto_real_grpo_config_fields(tmp_path):
     assert grpo_vllm_kwargs(GenerationParams()) == {}
 
 
+def test_thinklite_grpo_config_follows_the_generation_block(tmp_path):
+    """The GRPO node's config: vLLM rollouts exactly when ``generation.engine`` is vllm, with
+    the trainer's own settings untouched."""
+    from datarecipes.training.grpo import GRPOParams, grpo_config
+
+    params = GRPOParams(num_generations=2, per_device_train_batch_size=2)
+    on_vllm = grpo_config(params, str(tmp_path), GenerationParams(engine="vllm",
+                                                                  grpo_gpu_memory_utilization=0.4))
+    assert (on_vllm.use_vllm, on_vllm.vllm_mode, on_vllm.vllm_gpu_memory_utilization) == (
+        True, "colocate", 0.4)
+    on_hf = grpo_config(params, str(tmp_path), GenerationParams())
+    assert not on_hf.use_vllm
+    assert (on_vllm.num_generations, on_vllm.temperature) == (on_hf.num_generations,
+                                                              on_hf.temperature)
+
+
 def test_engine_kwargs_carry_the_spec_and_prefix_caching():
     spec = ModelSpec(name_or_path="Qwen/Qwen2.5-VL-7B-Instruct", dtype="bfloat16",
                      max_pixels=1_003_520, extra_from_pretrained={"revision": "abc"})

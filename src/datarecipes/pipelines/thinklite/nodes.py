@@ -166,13 +166,15 @@ def grpo_on_selection(
     selected: pd.DataFrame,
     warm_start_checkpoint: Checkpoint,
     models: Mapping[str, Any],
+    generation: Mapping[str, Any],
     thinklite_grpo: Mapping[str, Any],
 ) -> tuple[LoadedModel, dict[str, float]]:
     """GRPO of the warm-started policy on the selected questions (accuracy + format reward
-    on step-format answers)."""
+    on step-format answers), rolling out on the ``generation`` engine."""
     params = from_params(GRPOParams, thinklite_grpo, where=f"{FILE}: thinklite_grpo")
     policy = load_policy(warm_start_checkpoint, _models(models).policy, copy=True)
-    return train_grpo(policy, prompt_records(selected), params)
+    return train_grpo(policy, prompt_records(selected), params,
+                      generation=_generation(generation))
 
 
 def evaluate_checkpoint(

@@ -87,7 +87,7 @@ def strategy_nodes() -> Pipeline:
             Node(
                 grpo_on_selection,
                 inputs=["thinklite_selected", "thinklite_warm_start_checkpoint", "params:models",
-                        "params:thinklite_grpo"],
+                        "params:generation", "params:thinklite_grpo"],
                 outputs=["thinklite_grpo_checkpoint", "thinklite_grpo_metrics"],
                 name="thinklite_grpo",
             ),
