@@ -20,7 +20,7 @@ shards already written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from datarecipes.config import ParameterError, require
-from datarecipes.executors_ray import RayExecutorParams
+from datarecipes.executors_ray import RayExecutorParams, output_frame
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,19 @@ class Executor(Protocol):
         preprocess: RowFn | None = None,
         desc: str = "",
     ) -> pd.DataFrame: ...
+
+    def iter_batches(
+        self,
+        fn_factory: Callable[[], BatchFn],
+        rows: pd.DataFrame,
+        *,
+        batch_size: int,
+        preprocess: RowFn | None = None,
+        desc: str = "",
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
+        """``map_batches`` streamed: ``(position of the batch's first row, its result frame)``
+        as each batch finishes, so a caller can write results before the last batch is done."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -139,11 +152,24 @@ class LocalExecutor:
         preprocess: RowFn | None = None,
         desc: str = "",
     ) -> pd.DataFrame:
+        parts = [part for _, part in self.iter_batches(
+            fn_factory, rows, batch_size=batch_size, preprocess=preprocess, desc=desc)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def iter_batches(
+        self,
+        fn_factory: Callable[[], BatchFn],
+        rows: pd.DataFrame,
+        *,
+        batch_size: int,
+        preprocess: RowFn | None = None,
+        desc: str = "",
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
         from torch.utils.data import DataLoader
         from tqdm.auto import tqdm
 
         if len(rows) == 0:
-            return pd.DataFrame()
+            return
         loader = DataLoader(
             _RowDataset(rows, preprocess),  # type: ignore[arg-type]
             batch_size=batch_size,
@@ -153,21 +179,13 @@ class LocalExecutor:
             prefetch_factor=self.prefetch_batches if self.num_workers else None,
         )
         fn = fn_factory()
-        parts: list[pd.DataFrame] = []
         done = 0
         for batch in tqdm(loader, desc=desc or "map_batches", unit="batch", leave=False):
             n = len(next(iter(batch.values())))
-            out = fn(batch)
-            part = pd.DataFrame({k: list(v) if not isinstance(v, np.ndarray) else v
-                                 for k, v in out.items()})
-            if len(part) != n:
-                raise ValueError(
-                    f"{desc or 'map_batches'}: the batch function returned {len(part)} rows for "
-                    f"a batch of {n} (rows {done}..{done + n - 1})"
-                )
-            parts.append(part)
+            where = f"{desc or 'map_batches'} (rows {done}..{done + n - 1})"
+            part = output_frame(fn(batch), n, where)
+            yield done, part
             done += n
-        return pd.concat(parts, ignore_index=True)
 
 
 @dataclass(frozen=True)

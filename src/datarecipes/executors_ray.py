@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -218,10 +218,48 @@ class RayExecutor:
         preprocess: RowFn | None = None,
         desc: str = "",
     ) -> pd.DataFrame:
-        import ray
-
         if len(rows) == 0:
             return pd.DataFrame()
+        ds = self._dataset(fn_factory, rows, batch_size, preprocess, desc)
+        parts = [row[_PART].frame for row in ds.take_all()]
+        return _restore_order(parts, len(rows), desc)
+
+    def iter_batches(
+        self,
+        fn_factory: Callable[[], BatchFn],
+        rows: pd.DataFrame,
+        *,
+        batch_size: int,
+        preprocess: RowFn | None = None,
+        desc: str = "",
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
+        """Batches as Ray's streaming executor finishes them (one actor pool for the whole
+        input, so the model is loaded once per actor however long the stream)."""
+        if len(rows) == 0:
+            return
+        ds = self._dataset(fn_factory, rows, batch_size, preprocess, desc)
+        seen = 0
+        for row in ds.iter_rows():
+            part = row[_PART].frame
+            start = int(part[ROW_INDEX].iloc[0])
+            seen += len(part)
+            yield start, part.drop(columns=ROW_INDEX).reset_index(drop=True)
+        if seen != len(rows):
+            raise RuntimeError(
+                f"{desc or 'iter_batches'}: Ray returned {seen} rows for {len(rows)} inputs"
+            )
+
+    def _dataset(
+        self,
+        fn_factory: Callable[[], BatchFn],
+        rows: pd.DataFrame,
+        batch_size: int,
+        preprocess: RowFn | None,
+        desc: str,
+    ) -> Any:
+        """The lazy Ray dataset of per-batch result frames (see the module docstring)."""
+        import ray
+
         if batch_size < 1:
             raise ValueError(f"{desc or 'map_batches'}: batch_size must be >= 1, got {batch_size}")
         clash = sorted(set(map(str, rows.columns)) & set(_HIDDEN))
@@ -259,8 +297,7 @@ class RayExecutor:
             )
         logger.info("%s: %d rows on Ray, %d actor(s)", desc or "map_batches", len(rows),
                     p.num_actors)
-        parts = [row[_PART].frame for row in ds.take_all()]
-        return _restore_order(parts, len(rows), desc)
+        return ds
 
 
 def _restore_order(parts: list[pd.DataFrame], n_rows: int, desc: str) -> pd.DataFrame:

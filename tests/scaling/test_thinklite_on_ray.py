@@ -103,7 +103,7 @@ def test_ray_resumes_an_interrupted_local_search(ray_instance, world, local_diff
         (resumed / name).unlink()
     before = (resumed / "part-00000.jsonl").stat().st_mtime_ns
     table = pool_difficulty(questions, _source(checkpoint), CONFIG,
-                            _run(RAY, partitions_per_round=1), tmp_path, progress=False)
+                            _run(RAY), tmp_path, progress=False)
     pd.testing.assert_frame_equal(table, local)
     assert (resumed / "part-00000.jsonl").stat().st_mtime_ns == before  # reused, not redone
     assert filecmp.cmp(resumed / "part-00003.jsonl", local_dir / "part-00003.jsonl",
@@ -140,7 +140,7 @@ def test_search_key_ignores_the_executor(world):
     fingerprint = _source(checkpoint).fingerprint()
     ids = ["a", "b"]
     assert search_key(fingerprint, CONFIG, _run(), ids) == search_key(
-        fingerprint, CONFIG, _run(RAY, partitions_per_round=3), ids)
+        fingerprint, CONFIG, _run(RAY), ids)
 
 
 def test_scripted_search_on_ray_keeps_every_record_field(ray_instance, tmp_path):
@@ -165,7 +165,7 @@ def test_scripted_search_on_ray_keeps_every_record_field(ray_instance, tmp_path)
         executor = make_executor(from_params(ExecutorParams, RAY, where="test"))
         on_ray = run_mcts_difficulty(rows, fakes.ScriptedPolicy(solves), config,
                                      tmp_path / "ray", batch_size=2, progress=False,
-                                     executor=executor, partitions_per_round=4)
+                                     executor=executor)
     finally:
         ray.cloudpickle.unregister_pickle_by_value(fakes)
     local = run_mcts_difficulty(rows, fakes.ScriptedPolicy(solves), config, tmp_path / "local",

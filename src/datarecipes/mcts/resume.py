@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from datarecipes.executors import Executor, LocalExecutor, call_once
+from datarecipes.executors import Executor, LocalExecutor
 from datarecipes.io.atomic import atomic_write_text
 from datarecipes.mcts.policy import Policy
 from datarecipes.mcts.samples import parse_samples
@@ -91,7 +91,6 @@ def run_mcts_difficulty(
     strict: bool = False,
     progress: bool = True,
     executor: Executor | None = None,
-    partitions_per_round: int = 1,
 ) -> pd.DataFrame:
     """Score every row by MCTS difficulty, resuming from finished partitions in ``output_dir``.
 
@@ -101,16 +100,14 @@ def run_mcts_difficulty(
     in input order, with the :class:`MctsRecord` columns.
 
     ``policy`` and ``reward`` are objects, or zero-argument factories that build them where the
-    search runs: ``executor`` (default: this process) searches one partition per batch, and is
-    handed ``partitions_per_round`` unfinished partitions at a time, which are written as soon
-    as the round returns. Locally one partition per round loses nothing but the partition being
-    searched on a crash; a pool of Ray actors needs a few partitions per actor to stay busy.
-    Either way the partition files are the same, so one executor can resume another's run.
+    search runs. ``executor`` (default: this process) gets every unfinished partition in one
+    stream, one partition per batch, and each partition is written the moment its batch
+    returns: a crash loses only the partitions being searched, and a pool of Ray actors loads
+    the policy once per actor for the whole search. The partition files do not depend on the
+    executor, so one executor can resume another's run.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if partitions_per_round < 1:
-        raise ValueError(f"partitions_per_round must be >= 1, got {partitions_per_round}")
     ids = [str(r.get("sample_id")) for r in rows]
     seen: set[str] = set()
     for sid in ids:
@@ -130,30 +127,35 @@ def run_mcts_difficulty(
     resumed = sum(len(p) for p in parts.values())
     todo = [i for i in range(n_parts) if i not in parts]
     executor = executor if executor is not None else LocalExecutor()
-    fn_factory = call_once(
-        functools.partial(
-            _partition_scorer, as_factory(policy, "generate_steps"), config,
-            as_factory(reward, "score"), strict,
-        )
+    fn_factory = functools.partial(
+        _partition_scorer, as_factory(policy, "generate_steps"), config,
+        as_factory(reward, "score"), strict,
     )
+    # Only the last partition can be short, and it is always the last one here, so the
+    # executor's batches of ``batch_size`` rows are exactly the unfinished partitions.
+    chunk = [rows[i] for p in todo
+             for i in range(p * batch_size, min((p + 1) * batch_size, len(rows)))]
     bar = tqdm(total=len(rows), desc="MCTS difficulty", unit="sample", disable=not progress)
     bar.update(resumed)
-    for start in range(0, len(todo), partitions_per_round):
-        chosen = todo[start : start + partitions_per_round]
-        # The last partition may be short and is always the last one chosen, so the
-        # executor's batches of ``batch_size`` rows are exactly the partitions.
-        chunk = [rows[i] for p in chosen for i in range(p * batch_size,
-                                                         min((p + 1) * batch_size, len(rows)))]
-        out = executor.map_batches(fn_factory, rows_frame(chunk), batch_size=batch_size,
-                                   desc=f"MCTS partitions {chosen[0]}..{chosen[-1]}")
-        lines = out[RECORD].tolist()
-        for p in chosen:
-            size = min(batch_size, len(rows) - p * batch_size)
-            part_lines, lines = lines[:size], lines[size:]
-            atomic_write_text(partition_path(output_dir, p), "".join(f"{x}\n" for x in part_lines))
-            parts[p] = [json.loads(x) for x in part_lines]
-            bar.update(size)
+    if todo:
+        stream = executor.iter_batches(fn_factory, rows_frame(chunk), batch_size=batch_size,
+                                       desc=f"MCTS: {len(todo)} partitions")
+        for start, out in stream:
+            index = todo[start // batch_size]
+            lines = out[RECORD].tolist()
+            expected = ids[index * batch_size : (index + 1) * batch_size]
+            found = [json.loads(x)["sample_id"] for x in lines]
+            if found != expected:  # an executor that split or merged batches
+                raise RuntimeError(f"MCTS partition {index}: got results for {found[:3]}… "
+                                   f"but the partition holds {expected[:3]}…")
+            atomic_write_text(partition_path(output_dir, index), "".join(f"{x}\n" for x in lines))
+            parts[index] = [json.loads(x) for x in lines]
+            bar.update(len(lines))
     bar.close()
+    missing = [i for i in todo if i not in parts]
+    if missing:
+        raise RuntimeError(f"MCTS difficulty: the executor returned no result for partitions "
+                           f"{missing[:5]} of {output_dir}; rerun to resume them")
     records = [r for p in range(n_parts) for r in parts[p]]
     skipped = sum(r["skip_reason"] is not None for r in records)
     logger.info(

@@ -27,7 +27,7 @@ from datarecipes.thinklite.params import ThinkLiteMctsParams
 from datarecipes.thinklite.policy import PolicySource
 
 #: ``thinklite_mcts`` settings that say where the search runs, not what it finds.
-RUN_ONLY = ("executor", "partitions_per_round")
+RUN_ONLY = ("executor",)
 
 logger = logging.getLogger(__name__)
 
@@ -92,5 +92,5 @@ def pool_difficulty(
     return run_mcts_difficulty(
         mcts_rows(pool), policy.step_policy, config, out_dir,
         batch_size=run.batch_size, reward=reward, strict=run.strict, progress=progress,
-        executor=make_executor(run.executor), partitions_per_round=run.rounds(),
+        executor=make_executor(run.executor),
     )

@@ -69,12 +69,9 @@ class ThinkLiteMctsParams:
     #: Stop on a bad question (missing answer, unreadable image) instead of skipping it.
     strict: bool = False
     #: Where the search runs: ``local`` (this process) or ``ray`` (an actor pool, one policy
-    #: per actor). Also runs the ``accuracy`` selection baseline. Not part of the search key:
-    #: either executor resumes the other's partitions.
+    #: per actor, each partition written as it finishes). Also runs the ``accuracy`` selection
+    #: baseline. Not part of the search key: either executor resumes the other's partitions.
     executor: ExecutorParams = field(default_factory=ExecutorParams)
-    #: Partitions handed to the executor at once, each written when its round returns;
-    #: null = 1 locally, 2 per actor on Ray (keeps every actor busy).
-    partitions_per_round: int | None = None
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
@@ -82,16 +79,6 @@ class ThinkLiteMctsParams:
             self.judge_max_new_tokens >= 1,
             f"judge_max_new_tokens must be >= 1, got {self.judge_max_new_tokens}",
         )
-        require(
-            self.partitions_per_round is None or self.partitions_per_round >= 1,
-            f"partitions_per_round must be >= 1 or null, got {self.partitions_per_round}",
-        )
-
-    def rounds(self) -> int:
-        """Partitions per executor call (``partitions_per_round`` resolved)."""
-        if self.partitions_per_round is not None:
-            return self.partitions_per_round
-        return 2 * self.executor.ray.num_actors if self.executor.kind == "ray" else 1
 
 
 @parameters_section("thinklite_eval")
