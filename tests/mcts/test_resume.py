@@ -100,3 +100,12 @@ def test_bad_rows_are_skipped_with_a_reason_and_counted(tmp_path):
 def test_duplicate_ids_are_refused(tmp_path):
     with pytest.raises(ValueError, match="'q0' occurs more than once"):
         run_mcts_difficulty([ROWS[0], ROWS[0]], ScriptedPolicy(), CFG, tmp_path, progress=False)
+
+
+def test_missing_values_of_nullable_columns_reach_the_search_as_missing(tmp_path):
+    rows = [dict(ROWS[0], question_type=pd.NA), dict(ROWS[1], options=None)]
+    table = run_mcts_difficulty(rows, ScriptedPolicy(solves), CFG, tmp_path, progress=False)
+    assert table["skip_reason"].isna().all() and pd.isna(table["question_type"][0])
+    with pytest.raises(ValueError, match="sample_id 'q0'"):
+        run_mcts_difficulty([dict(ROWS[0], image=object())], ScriptedPolicy(solves), CFG,
+                            tmp_path / "other", progress=False)

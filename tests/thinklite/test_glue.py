@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pandas as pd
 import pytest
@@ -72,7 +73,7 @@ def test_search_key_changes_with_weights_settings_and_pool():
     assert search_key(before, MctsConfig(max_iterations=3), run, ids) != key
     assert search_key(before, config, run, ["a"]) != key
     # where the search runs is not what it finds: a Ray run resumes a local one
-    on_ray = ThinkLiteMctsParams(executor=ExecutorParams(kind="ray"), partitions_per_round=4)
+    on_ray = ThinkLiteMctsParams(executor=ExecutorParams(kind="ray"))
     assert search_key(before, config, on_ray, ids) == key
     assert search_key(before, config, ThinkLiteMctsParams(batch_size=3), ids) != key
 
@@ -117,3 +118,64 @@ def test_ablation_requires_matching_thresholds_and_counts():
     kwargs["random_selection"] = {"num_selected": 5.0}
     metrics, _ = compare_strategies({}, {"accuracy": 0.1}, **kwargs)
     assert metrics["accuracy/num_selected"] == 3.0 and metrics["warm_start/accuracy"] == 0.1
+
+
+def test_policy_fingerprint_follows_checkpoint_bytes_and_settings_that_change_samples(tmp_path):
+    from datarecipes.engines import GenerationParams
+    from datarecipes.thinklite import PolicySource
+
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "model.safetensors").write_bytes(b"\x00" * 64)
+    base = {"preset": "tiny-vlm"}
+
+    def key(**spec):
+        engine = GenerationParams(engine=spec.pop("engine", "hf"))
+        return PolicySource.of(str(checkpoint), {**base, **spec}, engine).fingerprint()
+
+    before = key()
+    assert key() == before  # resumable
+    assert key(dtype="bfloat16") != before
+    assert key(engine="vllm") != before
+    assert key(max_pixels=200_704) != before
+    (checkpoint / "model.safetensors").write_bytes(b"\x00" * 63 + b"\x01")  # retrained
+    assert key() != before
+
+
+def test_evaluation_loads_the_policy_once_for_every_set():
+    from dataclasses import dataclass
+
+    from datarecipes.models import ModelSpec
+    from datarecipes.thinklite import PolicySource, ThinkLiteEvalParams, evaluate_policy
+
+    loads = []
+
+    asked = re.compile(r"Is it (\d)\?")
+
+    class Echo:  # answers "Is it N?" with N
+        def generate(self, prompts, images, **sampling):
+            found = [asked.search(p[0]["content"][1]["text"]).group(1) for p in prompts]
+            return [["\\boxed{" + n + "}"] for n in found]
+
+    @dataclass(frozen=True)
+    class CountingSource(PolicySource):
+        def generator(self):
+            loads.append(1)
+            return Echo()
+
+    def questions(n, prefix):
+        return pd.DataFrame({
+            "sample_id": [f"{prefix}{i}" for i in range(n)], "image": [None] * n,
+            "question": [f"Is it {i % 3}?" for i in range(n)],
+            "answer": [str(i % 3) if i % 2 else "9" for i in range(n)], "options": [None] * n,
+            "generator": ["g"] * n, "question_type": ["count"] * n,
+        })
+
+    benchmarks = {"b1": questions(3, "b"), "b2": questions(5, "c")}
+    table, metrics = evaluate_policy(CountingSource(ModelSpec(preset="tiny-vlm")),
+                                     questions(6, "h"), benchmarks,
+                                     ThinkLiteEvalParams(batch_size=4))
+    assert loads == [1]
+    assert table.groupby("set").size().to_dict() == {"b1": 3, "b2": 5, "heldout": 6}
+    # each set graded against its own answers: odd rows right, even rows wrong
+    assert metrics["accuracy"] == 0.5 and metrics["benchmark/b2"] == 2 / 5

@@ -26,7 +26,17 @@ def _json_default(value: Any) -> Any:
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
+    if value is pd.NA or value is pd.NaT:  # missing values of nullable columns
+        return None
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _row_json(row: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(dict(row), default=_json_default)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"sample_id {row.get('sample_id')!r}: a value cannot be passed to the "
+                         f"executor ({err})") from err
 
 
 def rows_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -34,7 +44,7 @@ def rows_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "sample_id": [str(r.get("sample_id")) for r in rows],
-            ROW: [json.dumps(dict(r), default=_json_default) for r in rows],
+            ROW: [_row_json(r) for r in rows],
         }
     )
 

@@ -136,10 +136,16 @@ class PolicySource:
         return load_generator(self.spec, self.generation)
 
     def fingerprint(self) -> str:
-        """Digest of the policy's weights, naming the caches computed with it."""
+        """Digest of what decides the policy's samples, naming the caches computed with it: its
+        weights, and the engine and load settings that change its numbers (dtype, attention
+        kernel, image resolution)."""
         if self.loaded is not None:
-            return policy_fingerprint(self.loaded.model)
-        path = resolve_path(self.spec)
-        if Path(path).is_dir():
-            return checkpoint_fingerprint(path)
-        return hashlib.sha256(path.encode()).hexdigest()[:16]  # a hub id: its name
+            weights = policy_fingerprint(self.loaded.model)
+        else:
+            path = resolve_path(self.spec)
+            weights = (checkpoint_fingerprint(path) if Path(path).is_dir()
+                       else hashlib.sha256(path.encode()).hexdigest())  # a hub id: its name
+        spec = self.loaded.spec if self.loaded is not None else self.spec
+        settings = (self.generation.engine, self.generation.seed, spec.dtype,
+                    spec.attn_implementation, spec.min_pixels, spec.max_pixels)
+        return hashlib.sha256(f"{weights}|{settings!r}".encode()).hexdigest()[:16]

@@ -26,23 +26,31 @@ HELDOUT = "heldout"
 
 
 def answer_questions(
-    policy: PolicySource, questions: pd.DataFrame, params: ThinkLiteEvalParams, name: str
-) -> pd.DataFrame:
-    """Greedy step-format answers to ``questions`` on ``params.executor``, graded here with the
+    policy: PolicySource, sets: Mapping[str, pd.DataFrame], params: ThinkLiteEvalParams
+) -> dict[str, pd.DataFrame]:
+    """Greedy step-format answers to every question of ``sets`` (name → questions) in one pass
+    on ``params.executor`` (the policy is loaded once for all sets), graded here with the
     project's one grader (:func:`datarecipes.training.evaluation.grade`: last ``\\boxed{}``,
-    :func:`is_correct` with the options)."""
-    rows = questions[["question", "image"]].reset_index(drop=True)
+    :func:`is_correct` with the options). Returns one table per set."""
+    frames = {name: questions.reset_index(drop=True) for name, questions in sets.items()}
+    rows = pd.concat([q[["question", "image"]] for q in frames.values()], ignore_index=True)
     answers = make_executor(params.executor).map_batches(
         functools.partial(_answerer, policy, params.max_new_tokens), rows,
-        batch_size=params.batch_size, desc=f"{name}: answering",
+        batch_size=params.batch_size, desc=f"answering {', '.join(frames)}",
     )
     predictions = answers["prediction"].tolist() if len(answers) else []
-    table = questions[["sample_id", "image", "question", "answer", "generator",
-                       "question_type"]].rename(columns={"sample_id": "id"}).reset_index(drop=True)
-    options = [_as_list(o) or None for o in questions["options"]]
-    table["prediction"] = predictions
-    table["extracted"], table["correct"] = grade(predictions, table["answer"], options)
-    return table
+    tables: dict[str, pd.DataFrame] = {}
+    offset = 0
+    for name, questions in frames.items():
+        table = questions[["sample_id", "image", "question", "answer", "generator",
+                           "question_type"]].rename(columns={"sample_id": "id"})
+        table["prediction"] = predictions[offset : offset + len(questions)]
+        offset += len(questions)
+        options = [_as_list(o) or None for o in questions["options"]]
+        table["extracted"], table["correct"] = grade(table["prediction"].tolist(),
+                                                     table["answer"], options)
+        tables[name] = table
+    return tables
 
 
 def _answerer(policy: PolicySource, max_new_tokens: int
@@ -90,8 +98,7 @@ def evaluate_policy(
         sets[name] = table
     tables = []
     metrics: dict[str, float] = {}
-    for name, questions in sets.items():
-        table = answer_questions(policy, questions, params, name)
+    for name, table in answer_questions(policy, sets, params).items():
         table.insert(0, "set", name)
         tables.append(table)
         accuracy = float(table["correct"].mean())
