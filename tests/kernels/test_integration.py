@@ -246,3 +246,22 @@ def test_score_sequences_continues_a_cached_prefix(tiny_qwen2):
     assert cache.get_seq_length() == 8 + 5  # the call appended its tokens
     torch.testing.assert_close(got, want[:, -4:], rtol=1e-5, atol=1e-5)
     assert torch.all(got[1, 2:] == 0) and torch.all(got[1, :2] < 0)
+
+
+def test_sharded_lm_head_is_detected_so_trl_keeps_its_head():
+    """ZeRO-3 partitions and FSDP shards the head's weight, which the kernel reads directly:
+    the mixin must then leave TRL's gathering head in place."""
+    from types import SimpleNamespace
+
+    from datarecipes.kernels.integration import sharded_lm_head
+
+    def trainer(fsdp=False, deepspeed=False, stage=None):
+        plugin = SimpleNamespace(zero_stage=stage) if deepspeed else None
+        return SimpleNamespace(is_fsdp_enabled=fsdp, is_deepspeed_enabled=deepspeed,
+                               accelerator=SimpleNamespace(state=SimpleNamespace(
+                                   deepspeed_plugin=plugin)))
+
+    assert sharded_lm_head(trainer()) is None
+    assert sharded_lm_head(trainer(deepspeed=True, stage=2)) is None  # ZeRO-2: full weights
+    assert "ZeRO-3" in sharded_lm_head(trainer(deepspeed=True, stage=3))
+    assert "FSDP" in sharded_lm_head(trainer(fsdp=True))

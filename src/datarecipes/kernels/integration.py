@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,6 +30,8 @@ from datarecipes.kernels.logprobs import (
     IGNORE_INDEX,
     token_logprobs_and_entropy,
 )
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from transformers import Cache
@@ -224,15 +227,45 @@ def install_chunked_lm_head(
     model.forward = types.MethodType(_chunked_forward, model)
 
 
+def sharded_lm_head(trainer: object) -> str | None:
+    """Why the trainer's LM-head weight is not a plain local tensor (``None`` when it is).
+
+    The kernel reads ``lm_head.weight`` directly. Under DeepSpeed ZeRO-3 that weight is
+    partitioned to ``numel 0`` outside the head's own forward, and under FSDP it is a sharded
+    ``DTensor``; TRL's fused head gathers it around the call (``maybe_gather_lm_head_ctx``),
+    which this kernel — whose backward recomputes the logits — does not do yet.
+    """
+    if getattr(trainer, "is_fsdp_enabled", False):
+        return "FSDP shards the LM head's weight"
+    if getattr(trainer, "is_deepspeed_enabled", False):
+        plugin = getattr(getattr(getattr(trainer, "accelerator", None), "state", None),
+                         "deepspeed_plugin", None)
+        if getattr(plugin, "zero_stage", None) == 3:
+            return "DeepSpeed ZeRO-3 partitions the LM head's weight"
+    return None
+
+
 class ChunkedLogprobsGRPOMixin:
     """Put before ``trl.GRPOTrainer`` in the bases: ``class T(ChunkedLogprobsGRPOMixin,
     GRPOTrainer)``. After TRL's ``__init__`` has installed its own fused LM head, this installs
     ours on the policy (PEFT base model if wrapped) and on the reference model, at the trainer's
     sampling temperature, so every ``_get_per_token_logps_and_entropies`` call goes through
-    :func:`token_logprobs_and_entropy`. MoE router aux loss is not supported (raises)."""
+    :func:`token_logprobs_and_entropy`. Where the head's weight is sharded (ZeRO-3, FSDP; see
+    :func:`sharded_lm_head`) TRL's own fused head stays in place, with a warning. MoE router
+    aux loss is not supported (raises at construction)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if getattr(self, "aux_loss_enabled", False):
+            raise NotImplementedError(
+                f"{type(self.model).__name__}: TRL adds the MoE load-balancing loss for this "
+                "model, which the chunked LM head does not compute; set lm_head: trl"
+            )
+        reason = sharded_lm_head(self)
+        if reason is not None:
+            logger.warning("lm_head: chunked — %s; TRL's fused head computes the GRPO "
+                           "log-probabilities in this run", reason)
+            return
         policy = self.model
         if hasattr(policy, "get_base_model") and hasattr(policy, "peft_config"):
             policy = policy.get_base_model()

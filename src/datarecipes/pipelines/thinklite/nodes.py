@@ -5,6 +5,7 @@ loaded where the executor runs it, on the ``generation`` engine) accept both."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -103,6 +104,13 @@ def score_pool_difficulty(
     config = from_params(MctsConfig, mcts_difficulty, where=f"{FILE}: mcts_difficulty")
     run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
     specs, engine = _models(models), _generation(generation)
+    if run.reward == "judge" and engine.engine == "vllm":
+        # Policy and judge are two vLLM engines in one process (per Ray actor): each may take
+        # only its share of the GPU memory the block grants, or the second fails to start.
+        share = engine.gpu_memory_utilization / 2
+        logger.info("MCTS with the judge reward on vLLM: policy and judge get "
+                    "gpu_memory_utilization %.2f each", share)
+        engine = dataclasses.replace(engine, gpu_memory_utilization=share)
     policy = PolicySource.of(warm_start_checkpoint, specs.policy, engine)
     judge = PolicySource.of(None, specs.judge, engine) if run.reward == "judge" else None
     difficulty = pool_difficulty(pool, policy, config, run, mcts_work_dir, judge=judge)
