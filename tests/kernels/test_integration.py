@@ -91,6 +91,14 @@ def test_installed_head_matches_trl_fused_head_and_keeps_generate(tiny_qwen2):
     torch.testing.assert_close(out.log_probs, ref.log_probs, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out.entropy, ref.entropy, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out.loss, ref.loss)
+    # the gradients GRPO's loss sends into the model are TRL's, tensor by tensor
+    weights = torch.linspace(-1.0, 1.0, out.log_probs.numel()).reshape(out.log_probs.shape)
+    (out.log_probs * weights).sum().backward()
+    (ref.log_probs * weights).sum().backward()
+    for (name, ours_p), (_, theirs_p) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert theirs_p.grad is not None and theirs_p.grad.abs().sum() > 0, name
+        torch.testing.assert_close(ours_p.grad, theirs_p.grad, rtol=1e-4, atol=1e-6, msg=name)
+    ours.zero_grad(), theirs.zero_grad()
     # without fused_lm_head the original forward runs: logits and greedy generation unchanged
     plain = ours(input_ids=input_ids, attention_mask=attention_mask).logits
     torch.testing.assert_close(
