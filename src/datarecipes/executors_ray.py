@@ -158,20 +158,12 @@ def output_frame(out: Mapping[str, Sequence[Any]], n_rows: int, where: str) -> p
     return part
 
 
+@dataclass(frozen=True)
 class _Frame:
     """A batch's result frame as an opaque object. A bare DataFrame would not survive the trip:
     it has ``__array__``, so Ray turns an all-numeric frame into a tensor of its values."""
 
-    __slots__ = ("frame",)
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-
-    def __getstate__(self) -> pd.DataFrame:
-        return self.frame
-
-    def __setstate__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
+    frame: pd.DataFrame
 
 
 class _BatchActor:

@@ -143,13 +143,14 @@ def run_mcts_difficulty(
         for start, out in stream:
             index = todo[start // batch_size]
             lines = out[RECORD].tolist()
+            records = [json.loads(x) for x in lines]
             expected = ids[index * batch_size : (index + 1) * batch_size]
-            found = [json.loads(x)["sample_id"] for x in lines]
+            found = [r["sample_id"] for r in records]
             if found != expected:  # an executor that split or merged batches
                 raise RuntimeError(f"MCTS partition {index}: got results for {found[:3]}… "
                                    f"but the partition holds {expected[:3]}…")
             atomic_write_text(partition_path(output_dir, index), "".join(f"{x}\n" for x in lines))
-            parts[index] = [json.loads(x) for x in lines]
+            parts[index] = records
             bar.update(len(lines))
     bar.close()
     missing = [i for i in todo if i not in parts]

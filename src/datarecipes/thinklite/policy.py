@@ -43,10 +43,7 @@ def load_policy(
     settings; ``None`` loads the base ``models.policy`` itself."""
     if isinstance(checkpoint, LoadedModel):
         return copy_module.deepcopy(checkpoint) if copy else checkpoint
-    spec = policy_spec(policy)
-    if checkpoint is None:
-        return load_model(spec)
-    return load_model(dataclasses.replace(spec, preset=None, name_or_path=str(checkpoint)))
+    return load_model(PolicySource.of(checkpoint, policy).spec)
 
 
 @torch.no_grad()
