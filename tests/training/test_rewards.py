@@ -55,3 +55,52 @@ def test_weighted_rewards_follow_easyr1(weight):
     funcs, weights = weighted_rewards(weight)
     assert funcs == [accuracy_reward, format_reward]
     assert weights == pytest.approx([1 - weight, weight])
+
+
+# MM-UPT's rule (verl/workers/reward/function.py:FunctionRewardManager.__call__): the label is
+# Counter(extract_boxed_content(r)).most_common(1)[0][0] over exact strings, and mathruler's
+# extractor returns the string "None" for a rollout without a closed box.
+def test_mathruler_boxed_matches_the_reference_extractor():
+    from datarecipes.answers import extract_boxed
+    from datarecipes.training.rewards import mathruler_boxed
+
+    assert mathruler_boxed(r"so \boxed{\frac{1}{2}} done") == r"\frac{1}{2}"
+    assert mathruler_boxed(r"\boxed{1} then \boxed{ 2 }") == "2"
+    assert mathruler_boxed("no box at all") == "None"
+    # A cut-off last box: the reference gives "None"; our extractor falls back to the earlier box.
+    assert mathruler_boxed(r"\boxed{1} then \boxed{2") == "None"
+    assert extract_boxed(r"\boxed{1} then \boxed{2") == "1"
+
+
+@pytest.mark.parametrize(
+    ("completions", "reference", "abstain"),
+    [
+        # A 2-2 tie: the reference rewards the answer seen first; we abstain.
+        ([r"\boxed{1}", r"\boxed{2}", r"\boxed{2}", r"\boxed{1}"], [1, 0, 0, 1], [0, 0, 0, 0]),
+        ([r"\boxed{2}", r"\boxed{1}", r"\boxed{1}", r"\boxed{2}"], [1, 0, 0, 1], [0, 0, 0, 0]),
+        # No box is the majority: "None" == "None", so the reference rewards the unboxed ones.
+        (["thinking", "more thinking", r"\boxed{5}"], [1, 1, 0], [0, 0, 0]),
+        # The reference votes on exact strings ("3" and "3.0" apart, so "4" wins 2-1-1); we vote
+        # on normalised answers, where 3 and 4 tie 2-2.
+        ([r"\boxed{3}", r"\boxed{3.0}", r"\boxed{4}", r"\boxed{4}"], [0, 0, 1, 1], [0, 0, 0, 0]),
+        # A clear majority: both rules agree.
+        ([r"\boxed{7}", r"\boxed{7}", r"\boxed{8}"], [1, 1, 0], [1, 1, 0]),
+    ],
+)
+def test_majority_rules_reference_and_abstain(completions, reference, abstain):
+    from datarecipes.training.rewards import majority_vote
+
+    ids = ["q"] * len(completions)
+    prompts = P * len(completions)
+    assert majority_vote("reference")(prompts, completions, id=ids) == [float(r) for r in reference]
+    assert majority_vote("abstain")(prompts, completions, id=ids) == [float(a) for a in abstain]
+
+
+def test_majority_rules_are_named_functions_for_trl():
+    from datarecipes.training.grpo import GRPOParams, reward_functions
+
+    funcs, weights = reward_functions(GRPOParams(reward="majority_vote",
+                                                 majority_rule="reference"))
+    assert [f.__name__ for f in funcs] == ["majority_vote_reward_reference"] and weights == [1.0]
+    funcs, _ = reward_functions(GRPOParams(reward="majority_vote"))
+    assert [f.__name__ for f in funcs] == ["majority_vote_reward"]

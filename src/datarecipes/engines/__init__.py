@@ -9,11 +9,13 @@ changes engine by configuration only; GRPO's switch is :func:`grpo_vllm_kwargs`.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from datarecipes.config import parameters_section, require
+from datarecipes.config import ParameterError, parameters_section, require
 from datarecipes.engines.vllm import VllmEngine, grpo_vllm_kwargs, vllm_engine_kwargs
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GenerationParams",
+    "check_engine_available",
+    "check_grpo_rollouts",
     "Generator",
     "HFGenerator",
     "VllmEngine",
@@ -32,6 +36,56 @@ __all__ = [
     "load_policy",
     "vllm_engine_kwargs",
 ]
+
+
+#: Python package each engine needs (``hf`` is transformers, always installed).
+ENGINE_PACKAGES: dict[str, str] = {"vllm": "vllm"}
+
+
+def check_engine_available(engine: str) -> None:
+    """Raise :class:`ParameterError` naming ``generation.engine`` when ``engine``'s package is
+    not installed here — at start-up, when the parameters are validated, instead of at the
+    first node that generates (hours into a run) or as an out-of-memory error on the fallback.
+
+    A module already imported (``sys.modules``) counts as installed, so a test can stand in a
+    fake engine.
+    """
+    package = ENGINE_PACKAGES.get(engine)
+    if package is None or package in sys.modules:
+        return
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ParameterError(
+            f"generation.engine is {engine!r} but the {package} package is not installed in "
+            f"this environment ({sys.executable}); install it on the GPU machine "
+            f"(pip install {package}, docs/scaling.md) or set generation.engine: hf"
+        )
+
+
+def check_grpo_rollouts(params: Any, generation: GenerationParams) -> None:
+    """Refuse GRPO rollouts the ``hf`` engine cannot hold, naming ``generation.engine``.
+
+    TRL's transformers path generates one process's whole rollout batch
+    (``params.rollouts_per_generation`` completions) in a single ``generate`` call, so its KV
+    cache grows with completions x ``max_completion_length``; past
+    ``params.hf_max_rollout_tokens`` the run would die of an out-of-memory error at its first
+    GRPO step. vLLM pages the KV cache and schedules its own batches, so it has no such bound.
+    """
+    if generation.engine != "hf":
+        return
+    rollouts = params.rollouts_per_generation
+    tokens = rollouts * params.max_completion_length
+    if tokens > params.hf_max_rollout_tokens:
+        raise ParameterError(
+            f"generation.engine is 'hf', but one GRPO rollout phase is {rollouts} completions "
+            f"x {params.max_completion_length} tokens = {tokens:,} tokens in one transformers "
+            f"generate call (its KV cache at once), over hf_max_rollout_tokens="
+            f"{params.hf_max_rollout_tokens:,}; set generation.engine: vllm (conf/gpu does), or "
+            "lower per_device_train_batch_size x steps_per_generation or max_completion_length"
+        )
 
 
 @parameters_section("generation")
@@ -63,6 +117,7 @@ class GenerationParams:
     grpo_sleep_mode: bool = False
 
     def __post_init__(self) -> None:
+        check_engine_available(self.engine)
         for name in ("gpu_memory_utilization", "grpo_gpu_memory_utilization"):
             value = getattr(self, name)
             require(0 < value <= 1, f"generation.{name} must be in (0, 1], got {value}")

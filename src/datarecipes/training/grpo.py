@@ -14,28 +14,39 @@ import pandas as pd
 from trl import GRPOConfig, GRPOTrainer
 
 from datarecipes.config import require
-from datarecipes.engines import GenerationParams, grpo_vllm_kwargs
+from datarecipes.engines import GenerationParams, check_grpo_rollouts, grpo_vllm_kwargs
 from datarecipes.kernels import ChunkedLogprobsGRPOMixin
 from datarecipes.models.checkpoint import merge_lora
 from datarecipes.models.factory import LoadedModel, load_model, lora_config
 from datarecipes.models.spec import ModelSpec
 from datarecipes.training.callbacks import StepMetricsCallback
 from datarecipes.training.data import OnBadSample, prompt_dataset
-from datarecipes.training.rewards import majority_vote_reward, weighted_rewards
+from datarecipes.training.rewards import MajorityRule, majority_vote, weighted_rewards
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class GRPOParams:
-    """GRPO hyperparameters. All but ``reward``/``format_weight``/``lm_head`` pass unchanged to
-    TRL's ``GRPOConfig``. Reference values (MM-UPT / EasyR1, methods.md §5): 10 rollouts per prompt,
-    KL 1e-2, temperature 0.7 (top_p 0.99), learning rate 1e-6; the defaults here are scaled down
-    for the CPU run, ``conf/gpu`` restores them."""
+    """GRPO hyperparameters. All but the fields in :data:`PROJECT_FIELDS` pass unchanged to
+    TRL's ``GRPOConfig``. Reference values (MM-UPT / EasyR1, methods.md §5, docs/fidelity.md):
+    10 rollouts per prompt, KL 1e-2, temperature 0.7 (top_p 0.99), full fine-tuning at learning
+    rate 1e-6 with weight decay 1e-2, clip 0.2 / 0.3, 4 updates per 512-prompt rollout; the
+    defaults here are scaled down for the CPU run, ``conf/gpu`` restores them."""
 
     #: ``accuracy`` = EasyR1 format + accuracy against the ``answer`` column;
     #: ``majority_vote`` = MM-UPT self-reward (labels unused).
     reward: Literal["accuracy", "majority_vote"] = "accuracy"
+    #: Majority-vote rule (``reward: majority_vote``): ``reference`` = MM-UPT's (a tie goes to
+    #: the answer seen first; a no-box majority, extracted as the string "None", is rewarded);
+    #: ``abstain`` = ours (a tied or no-box group gets reward 0 for every rollout).
+    majority_rule: MajorityRule = "abstain"
+    #: What is trained: ``spec`` = as ``models.policy`` says (its ``lora`` block, or every
+    #: weight when that is null); ``full`` = every weight whatever the spec says (MM-UPT:
+    #: full fine-tuning under FSDP), the vision tower too unless ``freeze_vision_tower``.
+    finetuning: Literal["spec", "full"] = "spec"
+    #: With ``finetuning: full``: keep the vision encoder's weights fixed (MM-UPT: false).
+    freeze_vision_tower: bool = False
     format_weight: float = 0.1  #: Weight of the format reward in the accuracy reward (EasyR1).
     #: Per-token log-probs of the loss: ``chunked`` = the project's kernel
     #: (``datarecipes.kernels.token_logprobs_and_entropy`` via ``ChunkedLogprobsGRPOMixin``);
@@ -47,6 +58,23 @@ class GRPOParams:
     temperature: float = 0.7  #: Rollout sampling temperature.
     top_p: float = 0.99  #: Rollout nucleus sampling.
     learning_rate: float = 1e-5  #: Peak learning rate.
+    weight_decay: float = 0.0  #: AdamW weight decay (MM-UPT 1e-2).
+    max_grad_norm: float = 1.0  #: Gradient clipping norm (MM-UPT 1.0).
+    #: Lower clip of the policy ratio, 1 - epsilon (MM-UPT ``clip_ratio_low`` 0.2).
+    epsilon: float = 0.2
+    #: Upper clip, 1 + epsilon_high; null = epsilon (MM-UPT ``clip_ratio_high`` 0.3).
+    epsilon_high: float | None = None
+    #: Policy updates on each generated batch (PPO epochs; MM-UPT ``ppo_epochs`` 1).
+    num_iterations: int = 1
+    #: Micro-batches generated at once, per process (TRL's ``steps_per_generation``); null =
+    #: gradient_accumulation_steps (one rollout per optimizer step). MM-UPT rolls out 512
+    #: prompts and takes 4 optimizer steps of 128 on them: 4 x gradient_accumulation_steps.
+    steps_per_generation: int | None = None
+    #: ``generation.engine: hf`` only: refuse a run whose rollouts per generate call
+    #: (per_device_train_batch_size x steps_per_generation) x max_completion_length exceed
+    #: this many tokens. transformers' generate holds every rollout's KV cache at once
+    #: (~57 KB per token for Qwen2.5-VL-7B in bf16); vLLM pages it.
+    hf_max_rollout_tokens: int = 1_048_576
     max_completion_length: int = 64  #: Generated tokens per rollout.
     per_device_train_batch_size: int = 4  #: Completions per micro-batch (multiple of group).
     gradient_accumulation_steps: int = 1  #: Micro-batches per optimizer step.
@@ -73,17 +101,47 @@ class GRPOParams:
             f"num_generations ({self.num_generations})",
         )
         require(self.max_steps == -1 or self.max_steps > 0, "max_steps must be -1 or > 0")
+        require(self.weight_decay >= 0, "weight_decay must be >= 0")
+        require(self.max_grad_norm > 0, "max_grad_norm must be > 0")
+        require(0 < self.epsilon < 1, f"epsilon must be in (0, 1), got {self.epsilon}")
+        require(self.epsilon_high is None or self.epsilon_high > 0,
+                f"epsilon_high must be > 0 or null, got {self.epsilon_high}")
+        require(self.num_iterations >= 1, f"num_iterations must be >= 1, got {self.num_iterations}")
+        require(
+            self.steps_per_generation is None
+            or (self.steps_per_generation >= 1
+                and self.steps_per_generation % self.gradient_accumulation_steps == 0),
+            "steps_per_generation must be null or a positive multiple of "
+            f"gradient_accumulation_steps ({self.gradient_accumulation_steps}): each rollout "
+            f"feeds whole optimizer steps; got {self.steps_per_generation}",
+        )
+        require(self.hf_max_rollout_tokens >= 1, "hf_max_rollout_tokens must be >= 1")
+        require(not self.freeze_vision_tower or self.finetuning == "full",
+                "freeze_vision_tower needs finetuning: full (LoRA targets follow models.policy)")
+
+    @property
+    def rollouts_per_generation(self) -> int:
+        """Completions one process generates per rollout phase (one ``generate`` call on hf)."""
+        steps = self.steps_per_generation or self.gradient_accumulation_steps
+        return self.per_device_train_batch_size * steps
+
+
+#: GRPOParams fields that are the project's, not ``trl.GRPOConfig``'s.
+PROJECT_FIELDS = ("reward", "format_weight", "lm_head", "majority_rule", "finetuning",
+                  "freeze_vision_tower", "hf_max_rollout_tokens")
 
 
 def grpo_config(
     params: GRPOParams, output_dir: str, generation: GenerationParams | None = None
 ) -> GRPOConfig:
-    """TRL config: ``params`` minus the reward choice, plus fixed project settings, plus vLLM
-    rollouts (colocated) when ``generation.engine`` is ``vllm``."""
-    fields = asdict(params) | grpo_vllm_kwargs(generation or GenerationParams())
-    fields.pop("reward")
-    fields.pop("format_weight")
-    fields.pop("lm_head")
+    """TRL config: ``params`` minus the project's own fields, plus fixed project settings, plus
+    vLLM rollouts (colocated) when ``generation.engine`` is ``vllm``. Refuses (ParameterError)
+    rollouts the ``hf`` engine cannot hold (:func:`check_grpo_rollouts`)."""
+    generation = generation or GenerationParams()
+    check_grpo_rollouts(params, generation)
+    fields = asdict(params) | grpo_vllm_kwargs(generation)
+    for name in PROJECT_FIELDS:
+        fields.pop(name)
     return GRPOConfig(
         **fields,
         output_dir=output_dir,
@@ -92,6 +150,21 @@ def grpo_config(
         # The dataset's extra columns (answer, id, question_type) must reach the rewards.
         remove_unused_columns=False,
     )
+
+
+def freeze_vision_tower(model: Any) -> int:
+    """Stop gradients into the vision encoder (``model.visual`` / ``vision_tower`` /
+    ``vision_model``, whichever the architecture has); returns the parameters frozen."""
+    for holder in (model, getattr(model, "model", None)):
+        for name in ("visual", "vision_tower", "vision_model"):
+            tower = getattr(holder, name, None) if holder is not None else None
+            if tower is not None:
+                params = list(tower.parameters())
+                for param in params:
+                    param.requires_grad_(False)
+                return sum(p.numel() for p in params)
+    raise ValueError("freeze_vision_tower: the policy has no vision tower (visual, "
+                     "vision_tower or vision_model)")
 
 
 class ChunkedGRPOTrainer(ChunkedLogprobsGRPOMixin, GRPOTrainer):
@@ -107,7 +180,7 @@ def trainer_class(params: GRPOParams) -> type[GRPOTrainer]:
 def reward_functions(params: GRPOParams) -> tuple[list[Any], list[float]]:
     """The reward callables and their weights for ``params.reward``."""
     if params.reward == "majority_vote":
-        return [majority_vote_reward], [1.0]
+        return [majority_vote(params.majority_rule)], [1.0]
     return weighted_rewards(params.format_weight)
 
 
@@ -127,6 +200,8 @@ def train_grpo(
     if params.reward == "accuracy" and not any(dataset["answer"]):
         raise ValueError("grpo data: reward 'accuracy' needs an 'answer' per record; none found")
     funcs, weights = reward_functions(params)
+    if params.finetuning == "full" and params.freeze_vision_tower:
+        freeze_vision_tower(loaded.model)
     config = None
     callback = StepMetricsCallback(prefix="grpo")
     with tempfile.TemporaryDirectory(prefix="grpo-") as output_dir:
@@ -138,7 +213,8 @@ def train_grpo(
             args=config,
             train_dataset=dataset,
             processing_class=loaded.processor,
-            peft_config=lora_config(loaded.spec.lora, loaded.kind),
+            peft_config=None if params.finetuning == "full" else lora_config(loaded.spec.lora,
+                                                                             loaded.kind),
             callbacks=[callback],
         )
         trainer.train()
