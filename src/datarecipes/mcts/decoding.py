@@ -204,3 +204,21 @@ class PrefixCachedDecoder:
             **{self._cache_kw: cache},
         )
         return out.logits[:, -1, :]
+
+
+def checkpoint_sampling(generation_config: Any) -> tuple[float, float]:
+    """``(temperature, top_p)`` that ``model.generate()`` without sampling arguments would use
+    under ``generation_config`` (a checkpoint's ``generation_config.json``): ``(0.0, 1.0)``
+    (greedy) unless it sets ``do_sample``.
+
+    ThinkLite's judge is called that way, so with Qwen2.5-7B-Instruct (``do_sample: true``,
+    temperature 0.7, top_p 0.8) it samples. Its ``top_k`` and ``repetition_penalty`` are not
+    carried over: the :class:`~datarecipes.mcts.policy.Policy` protocol samples with
+    temperature and nucleus mass only.
+    """
+    if generation_config is None or not getattr(generation_config, "do_sample", False):
+        return 0.0, 1.0
+    temperature = getattr(generation_config, "temperature", None)
+    top_p = getattr(generation_config, "top_p", None)
+    return (1.0 if temperature is None else float(temperature),
+            1.0 if top_p is None else float(top_p))

@@ -14,7 +14,10 @@ assistant turn, ``continue_final_message=True`` to continue the steps written so
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
+
+#: ``reference`` = ThinkLite-VL's judge prompt / verdict rule; ``ours`` = the project's.
+JudgeStyle = Literal["reference", "ours"]
 
 #: Every generated step ends with this delimiter; generation stops right after it.
 STEP_DELIMITER = "<end>"
@@ -56,19 +59,43 @@ def step_user_text(question: str) -> str:
     return FEW_SHOT_COT_INSTRUCTION + question.strip()
 
 
-def judge_user_text(question: str, ground_truth: str, steps: Sequence[str]) -> str:
-    """User turn asking a judge model whether the rollout ``steps`` reach ``ground_truth``."""
+#: ThinkLite-VL's judge prompt (``mcts.py``: ``eval_prompt_template``), byte for byte; filled
+#: positionally with question, ground truth and the joined rollout. The reference sends it with
+#: Qwen's default system prompt, which Qwen2.5's chat template adds when none is given.
+REFERENCE_JUDGE_TEMPLATE = (
+    "Please help me judge the correctness of the generated answer and the corresponding "
+    "rationale. \n"
+    "Question: {}\n"
+    "Ground truth answer: {}\n"
+    "Generated rationale and answer: {}\n"
+    "Your output should only be one sentence: the generated answer is true or false."
+)
+
+
+def judge_user_text(question: str, ground_truth: str, steps: Sequence[str],
+                    style: JudgeStyle = "ours") -> str:
+    """User turn asking a judge model whether the rollout ``steps`` reach ``ground_truth``.
+
+    ``reference``: ThinkLite's template with the question as given; ``ours``: a template that
+    names the two allowed verdict sentences (fewer off-format verdicts), question stripped.
+    """
+    rollout = "".join(steps)
+    if style == "reference":
+        return REFERENCE_JUDGE_TEMPLATE.format(question, ground_truth, rollout)
     return JUDGE_TEMPLATE.format(
-        question=question.strip(), ground_truth=ground_truth, rollout="".join(steps)
+        question=question.strip(), ground_truth=ground_truth, rollout=rollout
     )
 
 
-def judge_verdict(response: str) -> float:
-    """1.0 when the judge's first sentence says true (and not false), else 0.0.
+def judge_verdict(response: str, style: JudgeStyle = "ours") -> float:
+    """1.0 when the judge's first sentence says true, else 0.0.
 
-    The reference checks only ``'true' in first_sentence``, so a judge that echoes "true or
-    false" counts as a solve; we also require that "false" is absent.
+    ``reference`` is ThinkLite's rule exactly: ``'true' in response.split('.')[0]`` (case
+    sensitive), so a judge that echoes "true or false" counts as a solve. ``ours`` lowercases
+    and also requires that "false" is absent.
     """
+    if style == "reference":
+        return 1.0 if "true" in response.split(".")[0] else 0.0
     first = response.strip().split(".")[0].lower()
     return 1.0 if "true" in first and "false" not in first else 0.0
 

@@ -17,6 +17,7 @@ from typing import Protocol
 from datarecipes.config import parameters_section, require
 from datarecipes.mcts.policy import Policy, StepRequest, derive_seed
 from datarecipes.mcts.prompts import (
+    JudgeStyle,
     final_answer_text,
     is_terminal,
     judge_user_text,
@@ -116,26 +117,42 @@ class AnswerMatchReward:
 class JudgeReward:
     """ThinkLite's reward: a judge model reads question, ground truth and rollout.
 
-    The judge is any :class:`Policy` (greedy, one short answer per rollout, all trees' rollouts
-    in one call); the verdict is read from its first sentence.
+    The judge is any :class:`Policy` (one short answer per rollout, all trees' rollouts in one
+    call); the verdict is read from its first sentence. ``temperature == 0`` (the default) is
+    greedy: a terminal leaf always gets the same verdict. ThinkLite's judge samples instead
+    (``generate`` without a greedy flag uses the checkpoint's sampling defaults), so a leaf
+    re-visited on a later iteration — seeded per iteration here — can be judged differently;
+    pass the checkpoint's ``temperature`` / ``top_p`` for that. ``prompt`` and ``verdict``
+    pick ThinkLite's or our judge prompt and verdict rule (:func:`judge_user_text`,
+    :func:`judge_verdict`).
     """
 
-    def __init__(self, judge: Policy, max_new_tokens: int = 64) -> None:
+    def __init__(self, judge: Policy, max_new_tokens: int = 64, *, temperature: float = 0.0,
+                 top_p: float = 1.0, prompt: JudgeStyle = "ours",
+                 verdict: JudgeStyle = "ours") -> None:
+        if temperature < 0 or not 0 < top_p <= 1:
+            raise ValueError(f"judge sampling needs temperature >= 0 and 0 < top_p <= 1, got "
+                             f"{temperature}, {top_p}")
         self.judge = judge
         self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.prompt = prompt
+        self.verdict = verdict
 
     def score(
         self, samples: Sequence[MctsSample], traces: Sequence[tuple[str, ...]], seed: int
     ) -> list[float]:
         requests = [
-            StepRequest(s.sample_id, judge_user_text(s.question, s.answer, t), seed=seed)
+            StepRequest(s.sample_id, judge_user_text(s.question, s.answer, t, self.prompt),
+                        seed=seed)
             for s, t in zip(samples, traces)
         ]
         outs = self.judge.generate_steps(
-            requests, n=1, temperature=0.0, top_p=1.0,
+            requests, n=1, temperature=self.temperature, top_p=self.top_p,
             max_new_tokens=self.max_new_tokens, stop=None, seed=seed,
         )
-        return [judge_verdict(o[0].text) for o in outs]
+        return [judge_verdict(o[0].text, self.verdict) for o in outs]
 
 
 @dataclass(eq=False)

@@ -16,12 +16,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from datarecipes.executors import make_executor
 from datarecipes.mcts import JudgeReward, MctsConfig, Reward, run_mcts_difficulty
+from datarecipes.mcts.decoding import checkpoint_sampling
 from datarecipes.thinklite.data import mcts_rows
 from datarecipes.thinklite.params import ThinkLiteMctsParams
 from datarecipes.thinklite.policy import PolicySource
@@ -57,11 +58,42 @@ class JudgeRewardFactory:
 
     judge: PolicySource
     max_new_tokens: int
+    #: ``greedy`` or ``checkpoint`` (the judge checkpoint's sampling defaults, ThinkLite's).
+    decoding: str = "greedy"
+    prompt: str = "ours"  #: Judge prompt style (``reference`` | ``ours``).
+    verdict: str = "ours"  #: Verdict rule (``reference`` | ``ours``).
     #: What the resume manifest records (the reward the factory builds).
     reward_name: ClassVar[str] = "JudgeReward"
 
     def __call__(self) -> Reward:
-        return JudgeReward(self.judge.step_policy(), self.max_new_tokens)
+        temperature, top_p = self.sampling()
+        return JudgeReward(self.judge.step_policy(), self.max_new_tokens,
+                           temperature=temperature, top_p=top_p, prompt=self.prompt,
+                           verdict=self.verdict)
+
+    def sampling(self) -> tuple[float, float]:
+        """``(temperature, top_p)`` of the judge's verdicts under ``decoding``."""
+        if self.decoding == "greedy":
+            return 0.0, 1.0
+        return checkpoint_sampling(judge_generation_config(self.judge))
+
+
+def judge_generation_config(judge: PolicySource) -> Any:
+    """The judge checkpoint's ``GenerationConfig`` (its generation_config.json, else the one
+    transformers derives from its config, which is greedy)."""
+    if judge.loaded is not None:
+        return getattr(judge.loaded.model, "generation_config", None)
+    from transformers import GenerationConfig
+
+    from datarecipes.models.factory import _from_pretrained_kwargs, resolve_path
+
+    path = resolve_path(judge.spec)
+    kwargs = _from_pretrained_kwargs(judge.spec, path)
+    kwargs.pop("trust_remote_code", None)
+    try:
+        return GenerationConfig.from_pretrained(path, **kwargs)
+    except OSError:  # no generation_config.json: transformers' defaults (greedy)
+        return None
 
 
 def pool_difficulty(
@@ -82,7 +114,8 @@ def pool_difficulty(
         if judge is None:
             raise ValueError("parameters_thinklite.yml: thinklite_mcts.reward is 'judge' but no "
                              "judge model was given")
-        reward = JudgeRewardFactory(judge, run.judge_max_new_tokens)
+        reward = JudgeRewardFactory(judge, run.judge_max_new_tokens, run.judge_decoding,
+                                    run.judge_prompt, run.judge_verdict)
         judge_print = judge.fingerprint()
     ids = pool["sample_id"].astype(str).tolist()
     key = search_key(policy.fingerprint(), config, run, ids, judge_print)

@@ -64,8 +64,18 @@ class ThinkLiteMctsParams:
     #: ``answer_match``: the rollout's final answer against the ground truth (the project's
     #: answer normaliser); ``judge``: ThinkLite's LLM judge, the ``models.judge`` model.
     reward: Literal["answer_match", "judge"] = "answer_match"
-    #: Token budget of one judge verdict.
+    #: Token budget of one judge verdict (ThinkLite: 512; the verdict is its first sentence).
     judge_max_new_tokens: int = 64
+    #: How the judge decodes: ``greedy`` (ours: a leaf always gets the same verdict) or
+    #: ``checkpoint`` (ThinkLite: the judge checkpoint's own sampling defaults, from its
+    #: generation_config.json — a re-visited wrong leaf can be judged right later).
+    judge_decoding: Literal["greedy", "checkpoint"] = "greedy"
+    #: Judge prompt: ``reference`` (ThinkLite's ``eval_prompt_template``, byte for byte) or
+    #: ``ours`` (names the two allowed verdict sentences).
+    judge_prompt: Literal["reference", "ours"] = "ours"
+    #: Verdict rule: ``reference`` (``'true'`` in the first sentence, case-sensitive) or
+    #: ``ours`` (case-insensitive, and ``false`` must be absent).
+    judge_verdict: Literal["reference", "ours"] = "ours"
     #: Stop on a bad question (missing answer, unreadable image) instead of skipping it.
     strict: bool = False
     #: Where the search runs: ``local`` (this process) or ``ray`` (an actor pool, one policy
