@@ -2,8 +2,11 @@
 
 MLM-Filter (@7c4cd80) asks a fine-tuned VLM one question per metric and reads an integer
 0–100 from the first line of a greedy generation of one or two tokens; only rows with
-``status == "success"`` count. The prompts below are ours, in the reference's structure (the
-caption, then what to judge, then the scale). The model is abstracted as ``generate_fn``:
+``status == "success"`` count. Two prompt sets (``filtering.mllm.prompts``): ``reference`` is
+the reference's, byte for byte (``mlm_filter_scoring_datacomp_batch_inference_v2.py``, the
+script its ``run_inference.sh`` runs for the Qwen2.5 / Llama-3 MLM-Filter models), which the
+MLM-Filter checkpoints were trained on and the thresholds were calibrated with; ``ours`` are
+shorter paraphrases for instruct VLMs that were not. The model is abstracted as ``generate_fn``:
 ``[(prompt, image_path), ...] -> [completion, ...]`` (greedy, few new tokens), so scoring,
 parsing and statuses are independent of the model and testable with a fake.
 """
@@ -15,7 +18,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -64,6 +67,78 @@ PROMPTS: dict[str, str] = {
 }
 METRICS: tuple[str, ...] = tuple(PROMPTS)
 
+#: ``reference`` = MLM-Filter's prompts byte for byte; ``ours`` = :data:`PROMPTS`.
+PromptStyle = Literal["reference", "ours"]
+
+# The reference's instruction template and per-metric criteria, byte for byte
+# (mlm_filter_scoring_datacomp_batch_inference_v2.py: LLAVA_INSTRUCTION_TEMPLATE, criteria_*).
+# Its "scale of 1-100" in the criteria against "0 to 100" in the template is the reference's.
+REFERENCE_TEMPLATE = (
+    "Text Caption: {caption}\n"
+    "\n"
+    "{criteria} A higher score indicates higher level of {aspect}. Ensure that your scoring is "
+    "nuanced and uses the entire range from 0 to 100, reflecting the subtle differences. The "
+    "score should be given as an integer, with each number between 0 and 100 considered as a "
+    "potential score, avoiding the tendency to round to multiples of 5 or 10. Please first "
+    "output a single line containing the value indicating the scores. In the subsequent line, "
+    "please provide a comprehensive explanation of your evaluation, avoiding any potential "
+    "bias."
+)
+REFERENCE_CRITERIA: dict[str, str] = {
+    "itm": (
+        "Please evaluate if the provided text caption accurately represents the main features "
+        "and objects of the image. The caption doesn't need to detail every aspect of the "
+        "image, but it should capture its primary theme. Rate the overall quality of the text "
+        "caption's match to the image on a scale of 1-100, considering the criteria mentioned."
+    ),
+    "odf": (
+        "Please evaluate the text caption to determine if it provides detailed descriptions of "
+        "objects that align with the image. Specifically, assess if the caption sufficiently "
+        "describes the color, size, position, shape, material, etc., of the objects. "
+        "Afterward, rate the caption's overall accuracy in capturing object details from the "
+        "image on a scale of 1-100, based on the criteria provided."
+    ),
+    "ctq": (
+        "Please evaluate the text caption based on the following criteria: Grammatical "
+        "Correctness, Diversity of Vocabulary (e.g., the range and uniqueness of words used), "
+        "Fluency (e.g., smoothness and natural flow of sentences), Readability, Length, and "
+        "Structure. Assign an overall quality score on a scale of 1-100."
+    ),
+    "su": (
+        "Evaluate the given text caption in relation to its corresponding image. Your goal is "
+        "to determine if the text caption provides additional semantic information that isn't "
+        "readily apparent just from the image itself.\n"
+        "\n"
+        "For example:\n"
+        "\n"
+        "1. If the image mentions \"a man\" but the caption elaborates he is a \"homeless "
+        "man\" or a \"businessman,\" then the caption is enriching the semantic context.\n"
+        "2. If the caption introduces concepts like the mathematical tangent function, which "
+        "require in-depth knowledge to deduce, it is imparting external semantics.\n"
+        "3. Captions revealing specific location addresses, festival details, or other nuanced "
+        "data not easy to infer from the image also provide external semantic information.\n"
+        "4. Directly identifying specific entities in the image such as buildings, people, "
+        "bird species, animal breeds, car models, engines, etc., in the caption introduces "
+        "additional insights.\n"
+        "5. Should the image act as a contextual backdrop and the caption describes elements "
+        "not explicitly showcased in the image, it has semantic depth.\n"
+        "6. Lastly, if the caption depicts relationships between the subjects in the image, "
+        "which need commonsense knowledge to understand, it should be considered semantically "
+        "rich.\n"
+        "\n"
+        "Please assess and determine the extent of semantic enrichment the caption provides "
+        "over the image. Rate the text caption's semantic depth on a scale from 1 to 100."
+    ),
+}
+
+#: The reference's task names: ``aspect`` in the template is the name with spaces.
+REFERENCE_TASKS: dict[str, str] = {
+    "itm": "image_text_matching",
+    "odf": "object_detail_fulfillment",
+    "ctq": "caption_text_quality",
+    "su": "semantic_understanding",
+}
+
 # Leading integer of the first line, optionally after "score:" (greedy 1–2 tokens rarely add
 # more); anything else on the line after the number is ignored.
 _SCORE = re.compile(r"^\s*(?:score\s*[:=]?\s*)?(\d{1,3})(?!\d)", re.IGNORECASE)
@@ -81,8 +156,20 @@ def parse_score(completion: str) -> int | None:
     return value if 0 <= value <= 100 else None
 
 
-def mllm_prompt(metric: str, caption: str) -> str:
+def mllm_prompt(metric: str, caption: str, style: PromptStyle = "ours") -> str:
+    """The user text that asks for ``metric``'s score of ``caption`` (the image goes before it,
+    as the reference's ``<image>\\n`` does)."""
+    if style == "reference":
+        return REFERENCE_TEMPLATE.format(caption=caption, criteria=REFERENCE_CRITERIA[metric],
+                                         aspect=REFERENCE_TASKS[metric].replace("_", " "))
+    if style != "ours":
+        raise ValueError(f"mllm.prompts must be 'reference' or 'ours', got {style!r}")
     return PROMPTS[metric].format(caption=caption)
+
+
+def prompt_templates(metrics: Sequence[str], style: PromptStyle) -> list[str]:
+    """The prompt of each metric with a placeholder caption: what names a resume directory."""
+    return [mllm_prompt(m, "{caption}", style) for m in metrics]
 
 
 class PairValidator:
@@ -98,12 +185,13 @@ class PairValidator:
         }
 
 
-def _score_batch(generate: GenerateFn, metrics: Sequence[str], batch: Mapping[str, Any]
-                 ) -> dict[str, Sequence[Any]]:
+def _score_batch(generate: GenerateFn, metrics: Sequence[str], batch: Mapping[str, Any],
+                 style: PromptStyle = "ours") -> dict[str, Sequence[Any]]:
     status = np.asarray(batch["status"], dtype=object)
     ok = np.flatnonzero(status == SUCCESS)  # rows that decoded: one prompt per metric each
     requests = [
-        (mllm_prompt(m, batch["caption"][i]), batch["image_path"][i]) for i in ok for m in metrics
+        (mllm_prompt(m, batch["caption"][i], style), batch["image_path"][i])
+        for i in ok for m in metrics
     ]
     completions = generate(requests) if requests else []
     if len(completions) != len(requests):
@@ -131,7 +219,8 @@ def _score_batch(generate: GenerateFn, metrics: Sequence[str], batch: Mapping[st
     return out
 
 
-def mllm_batch_fn_factory(generate_factory: Callable[[], GenerateFn], metrics: Sequence[str]
+def mllm_batch_fn_factory(generate_factory: Callable[[], GenerateFn], metrics: Sequence[str],
+                          style: PromptStyle = "ours",
                           ) -> Callable[[], Callable[[Mapping[str, Any]], dict]]:
     """``fn_factory`` for the executor: loads the VLM once (per worker) via ``generate_factory``."""
     unknown = sorted(set(metrics) - set(PROMPTS))
@@ -140,7 +229,7 @@ def mllm_batch_fn_factory(generate_factory: Callable[[], GenerateFn], metrics: S
 
     def factory() -> Callable[[Mapping[str, Any]], dict]:
         generate = generate_factory()
-        return lambda batch: _score_batch(generate, tuple(metrics), batch)
+        return lambda batch: _score_batch(generate, tuple(metrics), batch, style)
 
     return factory
 
@@ -190,6 +279,7 @@ def score_mllm(
     shard_size: int,
     model_key: str,
     resume_dir: str | Path | None = None,
+    prompts: PromptStyle = "ours",
 ) -> tuple[pd.DataFrame, ShardStats]:
     """MLLM scores → ``[image_id, <metric>, <metric>_status, ..., reason]``, resumable per shard.
 
@@ -198,11 +288,11 @@ def score_mllm(
     """
     directory = None
     if resume_dir is not None:
-        key = repr((model_key, tuple(metrics), [PROMPTS[m] for m in metrics]))
+        key = repr((model_key, tuple(metrics), prompt_templates(metrics, prompts)))
         directory = Path(resume_dir) / f"mllm-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     rows = pairs[[ID_COLUMN, IMAGE_COLUMN, CAPTION_COLUMN]]
     scores, stats = map_shards(
-        executor, mllm_batch_fn_factory(generate_factory, metrics), rows,
+        executor, mllm_batch_fn_factory(generate_factory, metrics, prompts), rows,
         id_column=ID_COLUMN, name="mllm", shard_size=shard_size, batch_size=batch_size,
         directory=directory, preprocess=PairValidator(),
     )

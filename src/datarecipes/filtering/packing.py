@@ -11,8 +11,10 @@ a sample in O(log n) — the reference scans all open bins for every sample (qua
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -142,3 +144,34 @@ def sample_lengths(captions: list[str], text_tokens: Callable[[list[str]], list[
     if text.shape != (len(captions),):
         raise ValueError(f"text_tokens returned {text.shape} counts for {len(captions)} captions")
     return text + np.asarray(image_tokens, dtype=np.int64)
+
+
+def text_token_counter(tokenizer: str | None = None) -> Callable[[list[str]], list[int]]:
+    """Caption -> text token count, for :func:`sample_lengths`.
+
+    ``tokenizer`` null: the CLIP tokenizer (open_clip's ``SimpleTokenizer``, + start and end of
+    text) — the only one the CPU default has, since it pretrains a CLIP. Otherwise a hub id or
+    local directory of the *trained model's* tokenizer, counted as Open-Qwen2VL's
+    ``sequence_packing_image_to_pil.py:preprocess_caption`` does: BOS + ``"<image>\\n" +
+    caption`` (the image placeholder is one id, which ``image_tokens`` = 144 covers: 143 + 1)
+    + EOS, so a caption's length is ``len(tokenize("\\n" + caption)) + 2``. Its remote code is
+    never run.
+    """
+    if tokenizer is None:
+        import open_clip
+
+        clip = open_clip.SimpleTokenizer()
+        return lambda captions: [len(clip.encode(c)) + 2 for c in captions]
+    from transformers import AutoTokenizer
+
+    local = Path(tokenizer).expanduser().is_dir()
+    hf = AutoTokenizer.from_pretrained(
+        tokenizer, trust_remote_code=False,
+        local_files_only=local or os.environ.get("HF_HUB_OFFLINE") == "1",
+    )
+
+    def count(captions: list[str]) -> list[int]:
+        ids = hf(["\n" + c for c in captions], add_special_tokens=False)["input_ids"]
+        return [len(x) + 2 for x in ids]  # + BOS + EOS, as the reference adds them
+
+    return count

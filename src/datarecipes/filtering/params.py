@@ -70,6 +70,9 @@ class MllmParams:
     enabled: bool = False
     #: Metrics to score (itm, odf, ctq, su).
     metrics: tuple[str, ...] = METRICS
+    #: Prompt set: ``reference`` (MLM-Filter's, byte for byte: what its checkpoints and
+    #: thresholds were made with) or ``ours`` (short paraphrases for a general instruct VLM).
+    prompts: Literal["reference", "ours"] = "ours"
     #: Greedy new tokens per answer (the reference generates 1–2).
     max_new_tokens: int = 3
     #: Score only the first N pool pairs (0: all); unscored pairs have no MLLM score.
@@ -116,6 +119,10 @@ class PackingParams:
     capacity: int = 4096
     #: Tokens per image, as the target processor counts them (the reference: 144).
     image_tokens: int = 144
+    #: Tokenizer that counts caption tokens: null = the CLIP's (the CPU default trains a CLIP);
+    #: a hub id or local directory = the trained model's, counted as Open-Qwen2VL does
+    #: (BOS + "\n" + caption + EOS; its packing uses Qwen/Qwen2.5-1.5B-Instruct's).
+    tokenizer: str | None = None
     #: Where the WebDataset shards are written (replaced as a whole).
     shard_dir: str = "data/05_model_input/filtering/packed"
     #: Shard layout.

@@ -19,7 +19,12 @@ from datarecipes.filtering.clip_train import encode_pairs, retrieval_recall, tra
 from datarecipes.filtering.evaluation import evaluate_filters, score_histograms
 from datarecipes.filtering.inputs import CAPTION_COLUMN, DECODE_ERROR, ID_COLUMN, IMAGE_COLUMN
 from datarecipes.filtering.mllm_score import score_mllm, status_counts
-from datarecipes.filtering.packing import first_fit_decreasing, packing_metrics, sample_lengths
+from datarecipes.filtering.packing import (
+    first_fit_decreasing,
+    packing_metrics,
+    sample_lengths,
+    text_token_counter,
+)
 from datarecipes.filtering.params import FilteringParams
 from datarecipes.filtering.rules import apply_rules, parse_rule, rule_columns
 from datarecipes.filtering.shards import write_packed_shards
@@ -122,6 +127,7 @@ def compute_mllm_scores(pool: pd.DataFrame, filtering: Mapping[str, Any],
     scores, stats = score_mllm(
         subset, factory, make_executor(p.executor), metrics=p.mllm.metrics,
         batch_size=p.mllm.batch_size, shard_size=p.scoring.shard_size, model_key=model_key,
+        prompts=p.mllm.prompts,
         resume_dir=p.scoring.resume_dir,
     )
     metrics = {"enabled": 1.0, "pairs": float(len(scores)), "shards_reused": float(stats.reused),
@@ -169,15 +175,8 @@ def evaluate_filtering(scored_pool: pd.DataFrame, filtering: Mapping[str, Any]
 def pack_kept_pairs(kept_pairs: pd.DataFrame, filtering: Mapping[str, Any]
                     ) -> tuple[pd.DataFrame, dict[str, float]]:
     """First-fit-decreasing packing of the kept pairs into WebDataset shards + index."""
-    import open_clip
-
     p = _params(filtering)
-    tokenizer = open_clip.SimpleTokenizer()
-
-    def text_tokens(captions: list[str]) -> list[int]:
-        # +2: the start and end of text tokens the model's tokenizer adds.
-        return [len(tokenizer.encode(c)) + 2 for c in captions]
-
+    text_tokens = text_token_counter(p.packing.tokenizer)
     samples = kept_pairs[[ID_COLUMN, IMAGE_COLUMN, CAPTION_COLUMN]].reset_index(drop=True)
     lengths = sample_lengths(samples[CAPTION_COLUMN].tolist(), text_tokens,
                              p.packing.image_tokens)
