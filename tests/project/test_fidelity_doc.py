@@ -6,8 +6,6 @@ value in the ``kedro run -e gpu`` parameters, loaded as Kedro loads them (OmegaC
 from __future__ import annotations
 
 import re
-import sys
-import types
 from typing import Any
 
 import pytest
@@ -131,22 +129,6 @@ def test_lookup_walks_mappings_and_lists():
     assert lookup(params, "a.b[1].c") == 2
     with pytest.raises(KeyError, match="no 'x'"):
         lookup(params, "a.x")
-
-
-@pytest.fixture
-def vllm_importable(monkeypatch):
-    """conf/gpu rolls out on vLLM, which this CPU machine lacks: stand a module in for it."""
-    import trl.trainer.grpo_trainer  # noqa: F401 - before the stand-in (trl probes vllm)
-
-    _register_sections()
-    if "vllm" not in sys.modules:
-        monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
-
-
-def _register_sections() -> None:
-    import datarecipes.pipeline_registry as registry
-
-    registry.register_pipelines()  # imports every module that registers a section
 
 
 def _sections(params: dict[str, Any]) -> list[str]:
