@@ -80,3 +80,37 @@ def test_freeze_vision_tower_stops_only_the_vision_encoder(preset_cache):
     assert frozen > 0 and after < before
     assert all("visual" in n for n in before - after)
     assert any("lm_head" in n or "embed_tokens" in n for n in after)
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_full_finetuning_ignores_the_spec_lora_and_trains_the_vision_tower(
+        tmp_path, preset_cache, freeze):
+    """``finetuning: full`` trains the base weights themselves even when ``models.policy`` has a
+    LoRA block (no adapters are added), the vision tower included unless frozen. Weight decay
+    moves every weight that has a gradient, so this holds even before any reward is earned."""
+    import torch
+
+    from datarecipes.models import LoraSpec, ModelSpec, load_model
+    from datarecipes.training.grpo import train_grpo
+    from datarecipes.training.synthetic import write_shapes_dataset
+
+    records = write_shapes_dataset(tmp_path, 4, seed=0)
+    spec = ModelSpec(preset="tiny-vlm", preset_cache_dir=preset_cache, lora=LoraSpec(r=4))
+    loaded = load_model(spec)
+    before = {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}
+    params = GRPOParams(finetuning="full", freeze_vision_tower=freeze, max_steps=1,
+                        num_generations=2, per_device_train_batch_size=2,
+                        max_completion_length=4, learning_rate=1e-3, weight_decay=0.1)
+    policy, metrics = train_grpo(loaded, records, params, image_root=str(tmp_path))
+    after = policy.model.state_dict()
+    assert set(after) == set(before), "full fine-tuning must not add LoRA adapters"
+    changed = {k for k, v in after.items() if not torch.equal(v, before[k])}
+    vision = {k for k in before if "visual" in k}
+    assert vision and changed - vision, "the language model did not train"
+    # The token embeddings are no LoRA target: they move only when the base weights train.
+    assert any("embed_tokens" in k for k in changed), "only adapter-covered weights moved"
+    if freeze:
+        assert not changed & vision
+    else:
+        assert changed & vision
+    assert metrics["grpo_steps"] == 1
