@@ -195,6 +195,7 @@ def train_grpo(
     """Optimise ``model`` with GRPO on prompt records (LLaVA or chat; ``answer`` column for the
     accuracy reward), rolling out on the ``generation`` engine (TRL's ``use_vllm`` colocate
     mode for ``vllm``). Returns the policy (LoRA merged) and flat metrics."""
+    check_grpo_rollouts(params, generation or GenerationParams())  # before loading anything
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     dataset, bad = prompt_dataset(data, image_root, on_bad_sample, name="grpo data")
     if params.reward == "accuracy" and not any(dataset["answer"]):
