@@ -16,7 +16,8 @@ from datarecipes.training.grpo import GRPOParams, grpo_config
 MM_UPT = dict(num_generations=10, per_device_train_batch_size=10,
               gradient_accumulation_steps=128, steps_per_generation=512,
               max_completion_length=2048, learning_rate=1e-6, weight_decay=1e-2,
-              epsilon=0.2, epsilon_high=0.3, num_iterations=1, beta=0.01)
+              epsilon=0.2, epsilon_high=0.3, num_iterations=1, beta=0.01, delta=3.0,
+              loss_type="bnpo")
 
 
 @pytest.fixture
@@ -35,6 +36,7 @@ def test_mm_upt_batch_maps_onto_trl_generation_and_update_sizes(tmp_path, vllm_i
     assert per_step // config.num_generations == 128
     assert config.steps_per_generation // config.gradient_accumulation_steps == 4
     assert (config.epsilon, config.epsilon_high, config.num_iterations) == (0.2, 0.3, 1)
+    assert (config.delta, config.loss_type) == (3.0, "bnpo")
     assert (config.weight_decay, config.learning_rate, config.beta) == (1e-2, 1e-6, 0.01)
     assert config.use_vllm
 
@@ -61,7 +63,8 @@ def test_default_steps_per_generation_is_one_rollout_per_update(tmp_path):
     [("steps_per_generation", 3, "multiple of gradient_accumulation_steps"),
      ("epsilon", 1.5, "epsilon must be in"), ("num_iterations", 0, "num_iterations"),
      ("majority_rule", "coin", "not one of"), ("freeze_vision_tower", True, "finetuning: full"),
-     ("weight_decay", -1.0, "weight_decay")],
+     ("weight_decay", -1.0, "weight_decay"), ("delta", 1.1, "delta must be"),
+     ("loss_type", "sum", "not one of")],
 )
 def test_new_grpo_fields_are_checked(key, value, message):
     base = {"gradient_accumulation_steps": 2}

@@ -64,6 +64,15 @@ class GRPOParams:
     epsilon: float = 0.2
     #: Upper clip, 1 + epsilon_high; null = epsilon (MM-UPT ``clip_ratio_high`` 0.3).
     epsilon_high: float | None = None
+    #: Cap on the ratio of the unclipped term (TRL's two-sided clip); null = none. MM-UPT's
+    #: dual clip (``clip_ratio_dual`` 3.0) bounds a negative-advantage token's loss at 3 x A,
+    #: which is what capping the ratio at 3 does.
+    delta: float | None = None
+    #: Loss aggregation (TRL ``loss_type``): ``dapo`` = token mean over the whole accumulated
+    #: batch (TRL's default); ``bnpo`` = token mean per micro-batch, divided by the accumulation
+    #: steps (verl's ``masked_mean`` per micro-batch, MM-UPT); ``grpo`` = per-sequence mean;
+    #: ``dr_grpo`` = sum over a constant.
+    loss_type: Literal["dapo", "bnpo", "grpo", "dr_grpo"] = "dapo"
     #: Policy updates on each generated batch (PPO epochs; MM-UPT ``ppo_epochs`` 1).
     num_iterations: int = 1
     #: Micro-batches generated at once, per process (TRL's ``steps_per_generation``); null =
@@ -106,6 +115,8 @@ class GRPOParams:
         require(0 < self.epsilon < 1, f"epsilon must be in (0, 1), got {self.epsilon}")
         require(self.epsilon_high is None or self.epsilon_high > 0,
                 f"epsilon_high must be > 0 or null, got {self.epsilon_high}")
+        require(self.delta is None or self.delta > 1 + (self.epsilon_high or self.epsilon),
+                f"delta must be null or > 1 + epsilon_high, got {self.delta}")
         require(self.num_iterations >= 1, f"num_iterations must be >= 1, got {self.num_iterations}")
         require(
             self.steps_per_generation is None
