@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import types
 
@@ -18,6 +19,7 @@ def vllm_importable(monkeypatch):
         monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
 
 
+@functools.cache
 def _register_sections() -> None:
     import datarecipes.pipeline_registry as registry
 

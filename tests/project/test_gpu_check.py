@@ -3,6 +3,7 @@ key it sets exists in the ``-e gpu`` parameters, and the overridden parameters v
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 
@@ -16,6 +17,7 @@ from tests.project.test_fidelity_doc import load_parameters, lookup
 SCRIPT = PROJECT_ROOT / "benchmarks" / "gpu_check.sh"
 
 
+@functools.cache
 def overrides() -> dict[str, str]:
     out = subprocess.run(["bash", str(SCRIPT)], env={**os.environ, "DRY_RUN": "1"},
                          capture_output=True, text=True, check=True).stdout
@@ -26,9 +28,13 @@ def test_every_recipe_is_checked():
     assert set(overrides()) == {"thinklite", "thinklite_ablation", "filtering", "scm"}
 
 
+@pytest.fixture(scope="module")
+def gpu() -> dict:
+    return load_parameters("gpu")
+
+
 @pytest.mark.parametrize("recipe", ["thinklite", "thinklite_ablation", "filtering", "scm"])
-def test_overrides_name_real_parameters_and_validate(recipe, vllm_importable):
-    gpu = load_parameters("gpu")
+def test_overrides_name_real_parameters_and_validate(recipe, gpu, vllm_importable):
     # As `kedro run --params`: comma-separated dotted keys, values parsed by OmegaConf.
     dotlist = overrides()[recipe].split(",")
     for item in dotlist:
