@@ -316,3 +316,41 @@ class ImageBytesDataset(AbstractDataset[bytes, bytes]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": os.fspath(self._filepath)}
+
+
+class ImageDirectoryDataset(AbstractDataset[dict[str, bytes], dict[str, Path]]):
+    """A directory of encoded images written from ``{file name: bytes}`` (each file atomic,
+    checked to decode; files already there are kept, so digest-named images accumulate).
+
+    Exists once the directory does, even empty: a run whose source has no image bytes (the
+    built-in world, LLaVA JSON) has nothing to write, and ``--only-missing-outputs`` must not
+    take that for a missing output. Loads as ``{file name: path}``.
+    """
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def _load(self) -> dict[str, Path]:
+        if not self._path.is_dir():
+            raise DatasetError(f"image directory {str(self._path)!r} does not exist")
+        return {p.name: p for p in sorted(self._path.iterdir())
+                if p.is_file() and not p.name.startswith(".")}
+
+    def _save(self, data: dict[str, bytes]) -> None:
+        if not isinstance(data, dict):
+            raise DatasetError(f"{self._path}: expected {{file name: image bytes}}, got "
+                               f"{type(data).__name__}")
+        self._path.mkdir(parents=True, exist_ok=True)
+        for name, payload in data.items():
+            if Path(name).name != name or name.startswith("."):
+                raise DatasetError(f"{self._path}: {name!r} is not a plain file name")
+            target = self._path / name
+            if not target.is_file():
+                ImageBytesDataset(str(target)).save(payload)
+
+    def _exists(self) -> bool:
+        return self._path.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": os.fspath(self._path)}
