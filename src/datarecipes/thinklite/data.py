@@ -245,7 +245,9 @@ def _decode_error(data: bytes | None, path: str | None) -> tuple[str | None, str
     except FileNotFoundError:
         return f"image file not found: {path}", None
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
-        return f"image does not decode: {err}", None
+        # Pillow names an in-memory image by its buffer's repr; say what it is instead.
+        message = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the image bytes", str(err))
+        return f"image does not decode: {message}", None
 
 
 def source_questions(
