@@ -186,10 +186,12 @@ def _text(value: Any) -> str | None:
 
 
 def _resolve(path: str, image_root: Path) -> str:
-    """An absolute path that exists as given; otherwise resolved against the image root."""
+    """An absolute path that exists as given; otherwise resolved against the image root (a
+    file found nowhere is reported where the record says it is, under the root)."""
     if os.path.isabs(path) and os.path.isfile(path):
         return path
-    return resolve_image_path(path, image_root)
+    found = resolve_image_path(path, image_root)
+    return found if os.path.isfile(found) or os.path.isabs(path) else str(image_root / path)
 
 
 def _image_cell(value: Any, image_root: Path) -> tuple[bytes | None, str | None]:
