@@ -83,6 +83,28 @@ def test_user_sources_are_read_only_and_never_outputs():
             dataset_type, AbstractDataset), name
 
 
+def test_a_run_that_would_write_over_a_source_is_refused(tmp_path):
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+    from kedro_datasets.json import JSONDataset
+
+    from datarecipes.io.datasets import SceneGraphSource
+    from datarecipes.io.sources import check_sources_not_written
+
+    world = tmp_path / "data" / "annotations"
+    pipeline = Pipeline([Node(lambda s: {}, "provision_source", "out", name="n")])
+    for source, out, refused in ((world, world / "objects.json", True),
+                                 (world / "x.json", world, True),
+                                 (tmp_path / "mine", world / "o.json", False)):
+        catalog = DataCatalog({"provision_source": SceneGraphSource(str(source)),
+                               "out": JSONDataset(filepath=str(out))})
+        if refused:
+            with pytest.raises(ValueError, match="provision_source is .* but this run writes out"):
+                check_sources_not_written(pipeline, catalog)
+        else:
+            check_sources_not_written(pipeline, catalog)
+
+
 # ---------------------------------------------------------------------------------------------
 # scm: a folder of CSVs whose class column is not called `label`.
 

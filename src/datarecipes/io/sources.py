@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractDataset, DatasetError
 
 T = TypeVar("T")
@@ -67,3 +68,51 @@ class OptionalFileSource(ReadOnlyDataset[Any]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": None if self._path is None else str(self._path)}
+
+
+def _output_path(dataset: Any) -> Path | None:
+    """Where a dataset writes, from its description (``filepath`` or ``path``), if anywhere."""
+    try:
+        described = dataset._describe()
+    except Exception:  # a dataset that cannot describe itself writes nowhere we can check
+        return None
+    value = described.get("filepath") or described.get("path")
+    return Path(str(value)) if value else None
+
+
+def _overlaps(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or a in b.parents or b in a.parents
+
+
+def check_sources_not_written(pipeline: Any, catalog: Any) -> None:
+    """Refuse a run in which a node output would be written at, inside or around a source path
+    (e.g. ``--params provision_source=data/01_raw/scenes/annotations``, the world's own output:
+    the world would replace what the user pointed at). Raises ``ValueError`` naming both."""
+    sources = {}
+    for name in sorted(pipeline.inputs()):
+        dataset = catalog.get(name)
+        if isinstance(dataset, ReadOnlyDataset) and dataset.path is not None:
+            sources[name] = dataset.path
+    if not sources:
+        return
+    for output in sorted(pipeline.all_outputs()):
+        target = _output_path(catalog.get(output, fallback_to_runtime_pattern=True))
+        if target is None:
+            continue
+        for name, path in sources.items():
+            if _overlaps(target, path):
+                raise ValueError(
+                    f"{name} is {str(path)!r}, but this run writes {output} at "
+                    f"{str(target)!r}: a source is never written; copy your data elsewhere "
+                    "or point the source outside the project's outputs"
+                )
+
+
+class SourceGuardHook:
+    """Before any node runs, :func:`check_sources_not_written` on the run's pipeline."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any,
+                            catalog: Any) -> None:
+        check_sources_not_written(pipeline, catalog)
