@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -64,15 +65,19 @@ def test_user_sources_are_read_only_and_never_outputs():
     from kedro.framework.startup import bootstrap_project
     from kedro.io import AbstractDataset
 
-    from datarecipes.io.sources import ReadOnlyDataset
+    from datarecipes.io.sources import SOURCE_RUNTIME_PARAMS, ReadOnlyDataset
 
     bootstrap_project(PROJECT_ROOT)
     outputs = set().union(*(p.all_outputs() for p in pipelines.values()))
-    sources = {}
+    sources, names = {}, set()
     for file in sorted((PROJECT_ROOT / "conf" / "base").glob("catalog*.yml")):
-        for name, entry in (yaml.safe_load(file.read_text()) or {}).items():
+        text = file.read_text()
+        names |= set(re.findall(r"\$\{runtime_params:\s*([\w.]+)", text))
+        for name, entry in (yaml.safe_load(text) or {}).items():
             if "runtime_params:" in str(entry.get("path", entry.get("filepath", ""))):
                 sources[name] = entry
+    # The list other checks (unknown parameter sections) rely on is the catalog's own.
+    assert names == SOURCE_RUNTIME_PARAMS
     assert {"thinklite_pool_source", "thinklite_heldout_source", "provision_source",
             "scm_real_tables"} <= set(sources)
     for name, entry in sources.items():

@@ -25,6 +25,17 @@ from kedro.io import AbstractDataset, DatasetError
 
 T = TypeVar("T")
 
+#: The runtime parameters (``kedro run --params name=value``) that name a source or how to read
+#: it, as the catalog's ``${runtime_params:...}`` entries use them. Kedro also merges them into
+#: the parameters as top-level keys: a check for unknown parameter sections must allow these.
+SOURCE_RUNTIME_PARAMS = frozenset({
+    "thinklite_pool_source", "thinklite_pool_image_root",
+    "thinklite_heldout_source", "thinklite_heldout_image_root",
+    "provision_source", "provision_source_format", "provision_image_root",
+    "provision_splits_source",
+    "scm_tables_source",
+})
+
 
 class ReadOnlyDataset(AbstractDataset[None, T], Generic[T]):
     """Base of every source dataset: ``path`` is where the user's data is; saving refuses.
