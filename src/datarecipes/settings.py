@@ -4,9 +4,11 @@ from kedro.config import OmegaConfigLoader
 
 from datarecipes.hooks import MlflowTrackingHook, ParameterValidationHook
 from datarecipes.io.rank_zero import RankZeroCatalog
+from datarecipes.io.sources import SourceGuardHook
 
-# pluggy calls hooks last-registered first: validation runs before tracking starts a run.
-HOOKS = (MlflowTrackingHook(), ParameterValidationHook())
+# pluggy calls hooks last-registered first: validation (and the check that no output is written
+# over a user's source) runs before tracking starts a run.
+HOOKS = (MlflowTrackingHook(), ParameterValidationHook(), SourceGuardHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -141,11 +141,16 @@ def test_pipeline_runs_per_split(tmp_path):
     from kedro_datasets.json import JSONDataset
     from kedro_datasets.pandas import ParquetDataset
 
+    from datarecipes.io.datasets import SceneGraphSource, SceneSplitsSource
+
     graphs = world(12)
     ids = sorted(graphs)
     meta = pd.DataFrame({"image_id": ids, "split": ["train"] * 8 + ["test"] * 4})
     catalog = DataCatalog({
         "scene_graphs": MemoryDataset(graphs), "scene_metadata": MemoryDataset(meta),
+        # No user source: the pipeline runs on the world's graphs and splits.
+        "provision_source": SceneGraphSource(None),
+        "provision_splits_source": SceneSplitsSource(None),
         "params:provision": MemoryDataset({"seed": 1, "groups_per_split": 6}),
         "provision_questions": ParquetDataset(filepath=str(tmp_path / "q.parquet")),
         "provision_conversations": JSONDataset(filepath=str(tmp_path / "c.json")),

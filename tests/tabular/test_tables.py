@@ -51,12 +51,22 @@ def test_many_classes_kept_or_refused(tmp_path):
 
 def test_missing_label_column_is_refused_listing_columns(tmp_path):
     with pytest.raises(TableError, match=r"nolabel\.csv: no label column 'label'.*'target'"):
-        load_table(write(tmp_path, "nolabel.csv", "a,target\n1,0\n2,1\n"))
+        load_table(write(tmp_path, "nolabel.csv", "a,target\n1,0\n2,1\n"), label_column="label")
+
+
+def test_target_is_the_last_column_unless_named(tmp_path):
+    # The class is not called `label` and is not last when named; by default the last column.
+    path = write(tmp_path, "t.csv", "outcome,x,y\nyes,1,5\nno,2,6\nyes,3,5\nno,4,7\n")
+    last = load_table(path)
+    assert last.feature_names == ["outcome", "x"] and last.classes == ["5", "6", "7"]
+    named = load_table(path, label_column="outcome")
+    assert named.feature_names == ["x", "y"] and named.classes == ["no", "yes"]
+    assert named.y.tolist() == [1, 0, 1, 0] and named.X[:, 0].tolist() == [1, 2, 3, 4]
 
 
 def test_rows_without_label_are_dropped(tmp_path):
     t = load_table(write(tmp_path, "gaps.csv", "a,label\n1,0\n2,\n3,1\n4,0\n"))
-    assert len(t.y) == 3 and any("dropped 1 rows" in n for n in t.notes)
+    assert len(t.y) == 3 and any("dropped 1 rows" in n and "data rows 2)" in n for n in t.notes)
 
 
 def test_empty_and_header_only_files_are_refused(tmp_path):

@@ -13,6 +13,7 @@ from datarecipes.models import LoadedModel
 from datarecipes.pipelines.thinklite import create_pipeline
 from datarecipes.pipelines.thinklite_ablation import create_pipeline as create_ablation
 from datarecipes.thinklite import ABLATION_STRATEGIES
+from datarecipes.thinklite.datasets import VQASource
 from tests.thinklite.conftest import tiny_parameters
 
 pytestmark = pytest.mark.slow
@@ -37,6 +38,10 @@ def run(tiny_world, preset_cache, tmp_path_factory):
         "thinklite_scene_root": MemoryDataset(scene_root),
         "thinklite_mcts_work_dir": MemoryDataset(str(work_dir)),
         "thinklite_benchmarks": MemoryDataset({}, copy_mode="assign"),
+        # No user sources: the world's pool and held-out set.
+        "thinklite_pool_source": VQASource(None),
+        "thinklite_heldout_source": VQASource(None),
+        "thinklite_source_image_dir": MemoryDataset(str(tmp_path_factory.mktemp("images"))),
     }
     # Models pass by reference between nodes (the catalog would write checkpoints).
     for name in ["thinklite_warm_start_checkpoint", "thinklite_grpo_checkpoint"] + [
@@ -59,6 +64,13 @@ def test_sets_never_overlap_and_every_stage_produced_its_output(run):
     heldout = catalog.load("thinklite_heldout")
     warm = catalog.load("thinklite_warm_start_set")
     assert (len(warm), len(pool), len(heldout)) == (8, 6, 4)
+    # Without sources the world's sets pass through unchanged, and nothing is refused.
+    pd.testing.assert_frame_equal(pool, catalog.load("thinklite_world_pool"))
+    pd.testing.assert_frame_equal(heldout, catalog.load("thinklite_world_heldout"))
+    assert catalog.load("thinklite_input_refusals_table").empty
+    assert catalog.load("thinklite_inputs_metrics")["pool_from_source"] == 0.0
+    pd.testing.assert_frame_equal(catalog.load("thinklite_selected_llava"),
+                                  catalog.load("thinklite_selected"))
     trained = set(pool["sample_id"]) | set(warm["sample_id"])
     assert not set(heldout["sample_id"]) & trained
     assert not set(heldout["image"]) & (set(pool["image"]) | set(warm["image"]))

@@ -56,6 +56,9 @@ class ScmParams:
     """Cap on test rows per table (a seeded subset), to keep LM evaluation short; null: all."""
     tables: list[str] | None = None
     """Names (file stems) of the tables in the scm_real_tables folder to use; null: all."""
+    target_column: str | None = None
+    """The class column of every real table (after stripping the header); null: the last
+    column (the shared tables' ``label`` is last)."""
     max_classes: int | None = None
     """Refuse tables with more classes than this; null keeps them (the prompt lists labels)."""
     encoding_fallback: bool = True

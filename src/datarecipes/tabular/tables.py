@@ -5,9 +5,11 @@ What a user's CSV may contain and what we do with it (each case is tested):
 * encoding: UTF-8 (a BOM is fine); otherwise, with ``encoding_fallback`` (default), Latin-1
   (every byte sequence decodes) with a warning naming the file; without it, refused.
 * an empty file, or a header without rows: refused.
-* no ``label`` column (after stripping whitespace from header names): refused, listing the
-  columns found.
-* rows with a missing label: dropped (noted).
+* the class column: ``label_column`` by name (after stripping whitespace from header names),
+  or the last column when ``None`` (the default; the shared tables' ``label`` is last); a name
+  that is not a column is refused, listing the columns found. A file with a single column
+  has no feature: refused.
+* rows with a missing label: dropped (noted, with their count and first row numbers).
 * a non-numeric label: mapped to codes 0..k-1 in sorted order of the label strings; numeric
   labels are sorted numerically. ``Table.classes[i]`` is the original value of code ``i``.
 * one class: refused. More than 10 classes: kept by default (the prompt lists the label set,
@@ -49,6 +51,11 @@ class Table:
     classes: list[str]
     categorical: dict[str, list[str]]
     notes: list[str]
+    #: The class column read, the data rows in the file, and the data rows (1-based, as below
+    #: the header) dropped for a missing class: every row of the file is accounted for.
+    target_column: str = "label"
+    rows_read: int = 0
+    dropped_rows: list[int] = dataclasses.field(default_factory=list)
 
     @property
     def n_classes(self) -> int:
@@ -109,14 +116,15 @@ def _feature_column(col: pd.Series, notes: list[str], where: str):
 def parse_table(
     data: bytes,
     name: str,
-    label_column: str = "label",
+    label_column: str | None = None,
     max_classes: int | None = None,
     encoding_fallback: bool = True,
     source: str | None = None,
 ) -> Table:
     """Clean CSV bytes into a :class:`Table` (rules in the module docstring).
 
-    ``name`` names the table; errors and notes name ``source`` (the file) when given.
+    ``label_column`` names the class column (``None``: the last column). ``name`` names the
+    table; errors and notes name ``source`` (the file) when given.
     """
     notes: list[str] = []
     table_name, name = name, source or name
@@ -130,7 +138,9 @@ def parse_table(
     except pd.errors.ParserError as err:
         raise TableError(f"{name}: not a readable CSV ({err})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    if label_column not in frame.columns:
+    if label_column is None:
+        label_column = str(frame.columns[-1])
+    elif label_column not in frame.columns:
         raise TableError(
             f"{name}: no label column {label_column!r}; columns are {list(frame.columns)[:20]}"
         )
@@ -139,8 +149,13 @@ def parse_table(
     missing_label = frame[label_column].isna() | (
         frame[label_column].astype(str).str.strip() == ""
     )
+    rows_read = len(frame)
+    # Data rows numbered from 1 as a spreadsheet shows them below the header.
+    rows = [int(i) + 1 for i in np.flatnonzero(missing_label.to_numpy())]
     if missing_label.any():
-        notes.append(f"{name}: dropped {int(missing_label.sum())} rows without a label")
+        shown = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+        notes.append(f"{name}: dropped {len(rows)} rows without a label in {label_column!r} "
+                     f"(data rows {shown})")
         frame = frame.loc[~missing_label].reset_index(drop=True)
     y, classes = _label_codes(frame[label_column])
     if len(classes) < 2:
@@ -173,7 +188,8 @@ def parse_table(
     for note in notes:
         log.info(note)
     return Table(name=table_name, X=np.stack(columns, axis=1), y=y, feature_names=names,
-                 classes=classes, categorical=categorical, notes=notes)
+                 classes=classes, categorical=categorical, notes=notes,
+                 target_column=label_column, rows_read=rows_read, dropped_rows=rows)
 
 
 def load_table(path: str | Path, **kwargs) -> Table:

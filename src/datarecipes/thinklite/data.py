@@ -6,6 +6,10 @@
 * pool: training questions *not* used for the warm start, scored by MCTS and selected from;
 * held-out: questions of other splits (other images), never seen by warm start or selection.
 
+A user's pool or held-out set (``--params thinklite_pool_source=...``) replaces the world's:
+:func:`source_questions` turns its rows into the same question table, refusing (and counting)
+each row it cannot use.
+
 Every stage sees a question the same way: one user turn with the image first and ThinkLite's
 2-shot step-format instruction followed by the question (:func:`step_user_text`, the prompt the
 MCTS policy is searched with), and the bare answer as ground truth (what ProVision's solutions
@@ -14,15 +18,23 @@ box; the option texts travel along so a letter answer is also graded right).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import re
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from PIL import Image, UnidentifiedImageError
 
 from datarecipes.mcts.prompts import step_user_text
 from datarecipes.thinklite.params import ThinkLiteDataParams
+
+if TYPE_CHECKING:
+    from datarecipes.thinklite.datasets import VQASourceData
 
 #: Columns of the pool / held-out / selected tables (one row per question).
 QUESTION_COLUMNS = [
@@ -211,3 +223,90 @@ def mcts_rows(questions: pd.DataFrame) -> list[dict[str, Any]]:
         }
         for row in questions.itertuples(index=False)
     ]
+
+
+# --- A user's pool / held-out set (datarecipes.thinklite.datasets.VQASource) ---
+
+#: Columns of the refusal table: which set, the 0-based row of the input file, its id, why.
+REFUSAL_COLUMNS = ["set", "source", "row", "sample_id", "reason"]
+_IMAGE_TAG = re.compile(r"<image\s*\d*>", re.IGNORECASE)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value)) or not str(value).strip()
+
+
+def _decode_error(data: bytes | None, path: str | None) -> tuple[str | None, str | None]:
+    """(reason the image is unusable or None, Pillow's format name)."""
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else path) as img:
+            img.load()  # a full decode: verify() passes truncated files
+            return None, (img.format or "png").lower()
+    except FileNotFoundError:
+        return f"image file not found: {path}", None
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
+        # Pillow names an in-memory image by its buffer's repr; say what it is instead.
+        message = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the image bytes", str(err))
+        return f"image does not decode: {message}", None
+
+
+def source_questions(
+    source: VQASourceData, set_name: str, image_dir: str
+) -> tuple[pd.DataFrame, dict[str, bytes], pd.DataFrame]:
+    """A user's rows as ThinkLite questions (:data:`QUESTION_COLUMNS`), the image bytes to
+    materialise under ``image_dir`` (by file name, named by digest) and the refused rows.
+
+    Every input row is either a question or a refusal (:data:`REFUSAL_COLUMNS`) naming its
+    0-based row: no answer, no question, several images, no image, an image that is missing
+    or does not decode, or an id seen on an earlier row. Image bytes (a parquet) are never
+    written beside the user's file: they go to ``image_dir``, a catalog output under data/.
+    """
+    questions, refusals = [], []
+    images: dict[str, bytes] = {}
+    seen: dict[str, int] = {}
+    stem = Path(source.path).stem
+    for rec in source.rows.to_dict(orient="records"):
+        row = int(rec["row"])
+        sample_id = None if _blank(rec["sample_id"]) else str(rec["sample_id"]).strip()
+        sample_id = sample_id or f"{stem}-{row:06d}"
+
+        def refuse(reason: str, row: int = row, sample_id: str = sample_id) -> None:
+            refusals.append({"set": set_name, "source": source.path, "row": row,
+                             "sample_id": sample_id, "reason": reason})
+
+        if _blank(rec["answer"]):
+            refuse("no answer")
+            continue
+        question = "" if _blank(rec["question"]) else _IMAGE_TAG.sub("", str(rec["question"]))
+        if not question.strip():
+            refuse("no question")
+            continue
+        if sample_id in seen:
+            refuse(f"id {sample_id!r} already used by row {seen[sample_id]}")
+            continue
+        data, path = rec["image_bytes"], rec["image_path"]
+        if isinstance(path, list):
+            refuse(f"{len(path)} images; ThinkLite questions have one")
+            continue
+        if data is None and _blank(path):
+            refuse("no image")
+            continue
+        reason, fmt = _decode_error(data, path)
+        if reason:
+            refuse(reason)
+            continue
+        if data is not None:
+            name = f"{hashlib.sha256(data).hexdigest()[:24]}.{fmt}"
+            images[name] = data
+            path = os.path.join(image_dir, name)
+        seen[sample_id] = row
+        question_type = rec.get("question_type")
+        kind = stem if _blank(question_type) else str(question_type)
+        questions.append({
+            "sample_id": sample_id, "image": str(path), "question": question.strip(),
+            "answer": str(rec["answer"]).strip(), "options": list(rec["options"] or []),
+            "generator": kind, "question_type": kind, "solution": rec["solution"] or "",
+            "split": set_name, "source": source.format,
+        })
+    return (pd.DataFrame(questions, columns=QUESTION_COLUMNS), images,
+            pd.DataFrame(refusals, columns=REFUSAL_COLUMNS))

@@ -39,6 +39,49 @@ def split_graphs(scene_graphs: Mapping[str, SceneGraph],
     return out
 
 
+def select_scene_source(
+    scene_graphs: Mapping[str, SceneGraph],
+    scene_metadata: pd.DataFrame,
+    provision_source: Mapping[str, SceneGraph] | None,
+    provision_splits_source: pd.DataFrame | None,
+) -> tuple[dict[str, SceneGraph], pd.DataFrame, dict[str, float]]:
+    """The scene graphs ProVision runs on, their splits and ``provision_input_metrics``.
+
+    Without a source (``provision_source`` not given) the built-in world and its metadata's
+    splits, unchanged. With one: the user's graphs, every image ``train`` unless a splits file
+    (``provision_splits_source``) assigns them; an image that file leaves out is refused
+    (naming it), so no image silently changes split.
+    """
+    if provision_source is None:
+        if provision_splits_source is not None:
+            raise ValueError("provision_splits_source is given but provision_source is not: "
+                             "the built-in world has its own splits")
+        graphs, splits = dict(scene_graphs), scene_metadata[["image_id", "split"]].copy()
+        source = "world"
+    else:
+        graphs = dict(provision_source)
+        if provision_splits_source is None:
+            splits = pd.DataFrame({"image_id": list(graphs), "split": "train"})
+        else:
+            splits = provision_splits_source
+            unassigned = sorted(set(graphs) - set(splits["image_id"].astype(str)))
+            if unassigned:
+                raise ValueError(
+                    f"provision_splits_source assigns no split to {len(unassigned)} of the "
+                    f"{len(graphs)} images, e.g. {unassigned[:5]}; list every image (or give "
+                    "no splits file: every image is then train)"
+                )
+        source = "user"
+    splits = splits.assign(image_id=splits["image_id"].astype(str))
+    per_split = splits[splits["image_id"].isin(list(graphs))]["split"].value_counts()
+    metrics = {"images": float(len(graphs)), "user_source": float(source == "user"),
+               **{f"images/{k}": float(v) for k, v in sorted(per_split.items())}}
+    log.info("provision: %d scene graphs from the %s (%s)", len(graphs),
+             "user's source" if source == "user" else "built-in world",
+             ", ".join(f"{k}: {v}" for k, v in sorted(per_split.items())))
+    return graphs, splits.reset_index(drop=True), metrics
+
+
 def generate_provision_questions(scene_graphs: Mapping[str, SceneGraph],
                                  scene_metadata: pd.DataFrame,
                                  params: dict[str, Any]) -> tuple[pd.DataFrame, list[dict]]:

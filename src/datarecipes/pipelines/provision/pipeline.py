@@ -1,18 +1,35 @@
-"""The ``provision`` pipeline: scene graphs → questions → metrics and plot."""
+"""The ``provision`` pipeline: scene graphs → questions → metrics and plot.
+
+The scene graphs are the built-in world's (``scene_graphs`` / ``scene_metadata``, written by
+the scenes pipeline under ``data/``), or a user's read-only ``provision_source`` when
+``--params provision_source=...`` names one; ``select_scene_source`` picks.
+"""
 
 from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from datarecipes.pipelines.provision.nodes import generate_provision_questions, provision_stats
+from datarecipes.pipelines.provision.nodes import (
+    generate_provision_questions,
+    provision_stats,
+    select_scene_source,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
+                select_scene_source,
+                inputs=["scene_graphs", "scene_metadata", "provision_source",
+                        "provision_splits_source"],
+                outputs=["provision_scene_graphs", "provision_scene_splits",
+                         "provision_input_metrics"],
+                name="provision_select_source",
+            ),
+            Node(
                 generate_provision_questions,
-                inputs=["scene_graphs", "scene_metadata", "params:provision"],
+                inputs=["provision_scene_graphs", "provision_scene_splits", "params:provision"],
                 outputs=["provision_questions", "provision_conversations"],
                 name="generate_provision_questions",
             ),

@@ -66,7 +66,8 @@ def build_sft_corpus(
 def load_real_tables(
     raw_tables: Mapping[str, Callable[[], bytes]], scm: Mapping[str, Any] | ScmParams
 ) -> dict[str, Table]:
-    """Clean the selected CSVs of the ``scm_real_tables`` folder (all when ``tables`` is null)."""
+    """Clean the selected CSVs of the ``scm_real_tables`` folder (all when ``tables`` is null),
+    the class in ``target_column`` (the last column when null)."""
     p = _params(scm)
     names = sorted(raw_tables) if p.tables is None else list(p.tables)
     missing = [n for n in names if n not in raw_tables]
@@ -77,12 +78,35 @@ def load_real_tables(
         )
     tables = {}
     for name in names:
-        tables[name] = parse_table(raw_tables[name](), name, max_classes=p.max_classes,
+        tables[name] = parse_table(raw_tables[name](), name, label_column=p.target_column,
+                                   max_classes=p.max_classes,
                                    encoding_fallback=p.encoding_fallback,
                                    source=f"scm_real_tables/{name}.csv")
         for note in tables[name].notes:
             log.info(note)
     return tables
+
+
+def real_tables_report(tables: Mapping[str, Table]) -> pd.DataFrame:
+    """``scm_input_table``: per real table, the class column, rows read, rows used and the
+    data rows dropped for a missing class (so every input row is accounted for)."""
+    return pd.DataFrame(
+        [
+            {
+                "table": name,
+                "target_column": t.target_column,
+                "classes": len(t.classes),
+                "features": len(t.feature_names),
+                "rows_read": t.rows_read,
+                "rows_used": len(t.y),
+                "rows_dropped": len(t.dropped_rows),
+                "dropped_rows": ",".join(map(str, t.dropped_rows)),
+            }
+            for name, t in sorted(tables.items())
+        ],
+        columns=["table", "target_column", "classes", "features", "rows_read", "rows_used",
+                 "rows_dropped", "dropped_rows"],
+    )
 
 
 def evaluate_baselines_node(

@@ -20,6 +20,7 @@ from datarecipes.pipelines.scm.nodes import (
     evaluate_baselines_node,
     generate_prior_tasks,
     load_real_tables,
+    real_tables_report,
     scm_report,
 )
 
@@ -54,6 +55,12 @@ def create_pipeline(lm: bool = True, **kwargs) -> Pipeline:
             inputs=["scm_real_tables", "params:scm"],
             outputs="scm_tables",
             name="scm_load_real_tables",
+        ),
+        Node(
+            real_tables_report,
+            inputs="scm_tables",
+            outputs="scm_input_table",
+            name="scm_input_report",
         ),
         Node(
             evaluate_baselines_node,

@@ -33,6 +33,7 @@ from datarecipes.thinklite import (
     ThinkLiteEvalParams,
     ThinkLiteMctsParams,
     ablation_summary,
+    check_disjoint,
     eval_plot,
     evaluate_policy,
     load_policy,
@@ -43,6 +44,7 @@ from datarecipes.thinklite import (
     sft_records,
     split_questions,
 )
+from datarecipes.thinklite.data import REFUSAL_COLUMNS, source_questions
 from datarecipes.training.grpo import GRPOParams, train_grpo
 from datarecipes.training.sft import SFTParams, train_sft
 
@@ -75,6 +77,60 @@ def build_question_sets(
     logger.info("thinklite sets: %d warm start, %d pool, %d held out",
                 len(warm), len(pool), len(heldout))
     return warm, pool, heldout, metrics
+
+
+def choose_question_sets(
+    warm_start_set: pd.DataFrame,
+    world_pool: pd.DataFrame,
+    world_heldout: pd.DataFrame,
+    pool_source: Any,
+    heldout_source: Any,
+    source_image_dir: str,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, bytes], pd.DataFrame, dict[str, float]]:
+    """The MCTS pool and the held-out set: the built-in world's, or a user's
+    (``thinklite_pool_source`` / ``thinklite_heldout_source``, each independently).
+
+    Returns pool, held-out, the user's parquet images to materialise (``thinklite_source_images``
+    under data/), the refused rows (``thinklite_input_refusals_table``) and
+    ``thinklite_inputs_metrics``: per set the rows read, accepted and refused, so every input
+    row is accounted for. A user's set is used whole (``thinklite_data``'s sizes draw from the
+    world only).
+    """
+    sets = {"pool": world_pool, "heldout": world_heldout}
+    images: dict[str, bytes] = {}
+    refusals = [pd.DataFrame(columns=REFUSAL_COLUMNS)]
+    metrics: dict[str, float] = {}
+    for name, source in (("pool", pool_source), ("heldout", heldout_source)):
+        metrics[f"{name}_from_source"] = float(source is not None)
+        if source is None:
+            metrics[f"{name}_rows"] = metrics[f"{name}_accepted"] = float(len(sets[name]))
+            metrics[f"{name}_refused"] = 0.0
+            continue
+        questions, new_images, refused = source_questions(source, name, source_image_dir)
+        logger.info("thinklite %s from %s (%s): %d rows, %d accepted, %d refused", name,
+                    source.path, source.format, len(source.rows), len(questions), len(refused))
+        for reason, count in refused["reason"].value_counts().head(5).items():
+            logger.warning("thinklite %s: %d row(s) refused: %s", name, count, reason)
+        if questions.empty:
+            raise ValueError(f"thinklite_{name}_source {source.path}: every one of its "
+                             f"{len(source.rows)} rows was refused (first: "
+                             f"{refused['reason'].iloc[0] if len(refused) else 'no rows'})")
+        sets[name] = questions
+        images.update(new_images)
+        refusals.append(refused)
+        metrics |= {f"{name}_rows": float(len(source.rows)),
+                    f"{name}_accepted": float(len(questions)),
+                    f"{name}_refused": float(len(refused))}
+    if pool_source is not None or heldout_source is not None:
+        check_disjoint(sets["heldout"], [warm_start_set, sets["pool"]])
+    table = pd.concat([r for r in refusals if len(r)] or refusals[:1], ignore_index=True)
+    return sets["pool"], sets["heldout"], images, table, metrics
+
+
+def selected_in_own_formats(selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The selected hard set twice, for ``thinklite_selected_thinklite`` (ThinkLite's parquet
+    columns) and ``thinklite_selected_llava`` (LLaVA JSON): the datasets write the formats."""
+    return selected, selected
 
 
 def warm_start_policy(

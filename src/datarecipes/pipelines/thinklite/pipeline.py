@@ -2,7 +2,9 @@
 pool → hard-sample selection → GRPO → held-out evaluation.
 
 ``create_pipeline`` returns only ThinkLite's own nodes; the registry prepends scenes and
-provision. :func:`shared_nodes` (sets, warm start, MCTS, warm-start evaluation) and
+provision. The pool and held-out set are the world's or, with ``--params
+thinklite_pool_source=...`` / ``thinklite_heldout_source=...``, a user's (read-only; node
+``thinklite_inputs``). :func:`shared_nodes` (sets, warm start, MCTS, warm-start evaluation) and
 :func:`strategy_nodes` (select → GRPO → evaluate) are reused by ``thinklite_ablation``, which
 runs the strategy nodes once per strategy in its own namespace.
 """
@@ -13,10 +15,12 @@ from kedro.pipeline import Node, Pipeline
 
 from datarecipes.pipelines.thinklite.nodes import (
     build_question_sets,
+    choose_question_sets,
     evaluate_checkpoint,
     grpo_on_selection,
     score_pool_difficulty,
     select_training_set,
+    selected_in_own_formats,
     warm_start_policy,
 )
 
@@ -37,9 +41,18 @@ def shared_nodes() -> Pipeline:
             Node(
                 build_question_sets,
                 inputs=["provision_questions", "thinklite_scene_root", "params:thinklite_data"],
-                outputs=["thinklite_warm_start_set", "thinklite_pool", "thinklite_heldout",
-                         "thinklite_data_metrics"],
+                outputs=["thinklite_warm_start_set", "thinklite_world_pool",
+                         "thinklite_world_heldout", "thinklite_data_metrics"],
                 name="thinklite_question_sets",
+            ),
+            Node(
+                choose_question_sets,
+                inputs=["thinklite_warm_start_set", "thinklite_world_pool",
+                        "thinklite_world_heldout", "thinklite_pool_source",
+                        "thinklite_heldout_source", "thinklite_source_image_dir"],
+                outputs=["thinklite_pool", "thinklite_heldout", "thinklite_source_images",
+                         "thinklite_input_refusals_table", "thinklite_inputs_metrics"],
+                name="thinklite_inputs",
             ),
             Node(
                 warm_start_policy,
@@ -102,5 +115,20 @@ def strategy_nodes() -> Pipeline:
     )
 
 
+def export_nodes() -> Pipeline:
+    """The selected hard set in ThinkLite's parquet columns and as LLaVA JSON, for another
+    trainer (thinklite only; the ablation's per-strategy sets stay in the internal schema)."""
+    return Pipeline(
+        [
+            Node(
+                selected_in_own_formats,
+                inputs="thinklite_selected",
+                outputs=["thinklite_selected_thinklite", "thinklite_selected_llava"],
+                name="thinklite_export_selected",
+            ),
+        ]
+    )
+
+
 def create_pipeline(**kwargs) -> Pipeline:
-    return shared_nodes() + strategy_nodes()
+    return shared_nodes() + strategy_nodes() + export_nodes()
