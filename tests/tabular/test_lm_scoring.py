@@ -108,7 +108,7 @@ def test_a_model_biased_toward_a_label_picks_it(tiny_lm):
     assert unbiased != [1] * 5  # else the check below says nothing
     assert score_answer(model, tiny_lm.tokenizer, messages).labels == [1] * 5
     texts = score_answers(model, tiny_lm.tokenizer, [messages, _prompt(5, n_classes=2)])
-    assert [parse_predictions(t, range(5)) for t in texts] == [dict.fromkeys(range(5), 1)] * 2
+    assert [parse_predictions(t.text, range(5)) for t in texts] == [dict.fromkeys(range(5), 1)] * 2
 
 
 def test_prompt_parsing_reads_the_serialized_prompt_and_names_what_is_missing():

@@ -16,6 +16,7 @@ from datarecipes.config import from_params, parameters_section, require
 from datarecipes.models import LoadedModel, ModelSpec, generate, load_model
 from datarecipes.pipelines.scm.nodes import evaluate_lm
 from datarecipes.tabular.lm_scoring import score_answers
+from datarecipes.tabular.params import ScmParams
 from datarecipes.tabular.tables import Table
 from datarecipes.training.sft import SFTParams, train_sft
 
@@ -74,16 +75,17 @@ def evaluate_tabular_lm(
     """Many-shot prediction on every real table (greedy generation or label scoring, as
     ``scm_generation.mode`` says); parsed, voted and scored."""
     gen = from_params(ScmGenerationParams, generation, where="parameters_scm.yml: scm_generation")
-    test_rows = int(scm["test_rows_per_prompt"])
+    scm_params = from_params(ScmParams, scm, where="parameters_scm.yml: scm")
+    test_rows = scm_params.test_rows_per_prompt
     max_new_tokens = gen.max_new_tokens or test_rows * TOKENS_PER_ANSWER_ROW
 
     def predict(prompts: list[list[dict[str, Any]]]) -> list[str]:
         if gen.mode == "score":
-            return score_answers(model.model, model.tokenizer, prompts)
+            return score_answers(model.model, model.tokenizer, prompts, fmt=scm_params.prompt)
         outputs = generate(
             model, prompts, max_new_tokens=max_new_tokens, temperature=0.0,
             batch_size=gen.batch_size,
         )
         return [candidates[0] for candidates in outputs]
 
-    return evaluate_lm(tables, predict, scm, model.tokenizer)
+    return evaluate_lm(tables, predict, scm_params, model.tokenizer)
