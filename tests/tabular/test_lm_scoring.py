@@ -139,3 +139,19 @@ def test_generation_mode_is_validated():
     assert from_params(ScmGenerationParams, {}, where="test").mode == "generate"
     with pytest.raises(ParameterError, match="mode"):
         from_params(ScmGenerationParams, {"mode": "sample"}, where="parameters_scm.yml")
+
+
+def test_reference_format_prompts_are_scored_in_the_reference_answer_format(tiny_lm):
+    from datarecipes.tabular.serialize import PromptFormat
+
+    fmt = PromptFormat.reference()
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 3))
+    messages = build_messages(x[:12], np.arange(12) % 3, x[12:], fmt=fmt)
+    assert prompt_test_ids(messages) == [0, 1, 2, 3]  # "ID 0:..." rows
+    answer = score_answer(tiny_lm.model, tiny_lm.tokenizer, messages, fmt=fmt)
+    assert answer.text == answer_json(answer.labels, fmt)  # '[{"id": 0, "label": 2}, ...]'
+    assert ", " in answer.text
+    probs = np.asarray(answer.probs)
+    assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs.argmax(axis=1) == answer.labels).all()
