@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from datarecipes.annotations.validate import ValidationSettings
 from datarecipes.config import parameters_section, require
 from datarecipes.provision.base import REGISTRY, GeneratorSettings
 from datarecipes.provision.engine import MULTI_IMAGE, SINGLE_IMAGE, RunConfig
@@ -37,6 +38,10 @@ class ProvisionParams:
     max_subgraph_size: int = 3
     #: Scene-graph questions: descriptions kept per object, smallest first.
     max_descriptions: int = 4
+    #: Validation: two detections of one label with IoU above this are one object (merged).
+    duplicate_iou: float = 0.95
+    #: Validation: pixels a box may pass the image edge (clipped); beyond, the object is refused.
+    box_tolerance_px: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.generators, str):
@@ -62,6 +67,14 @@ class ProvisionParams:
                 f"max_subgraph_size must be in [1, 5], got {self.max_subgraph_size}")
         require(self.max_descriptions >= 1,
                 f"max_descriptions must be at least 1, got {self.max_descriptions}")
+        require(0.0 < self.duplicate_iou <= 1.0,
+                f"duplicate_iou must be in (0, 1], got {self.duplicate_iou}")
+        require(self.box_tolerance_px >= 0,
+                f"box_tolerance_px must not be negative, got {self.box_tolerance_px}")
+
+    def validation(self) -> ValidationSettings:
+        return ValidationSettings(duplicate_iou=self.duplicate_iou,
+                                  box_tolerance=self.box_tolerance_px)
 
     def run_config(self, progress: bool = True) -> RunConfig:
         names = SINGLE_IMAGE + MULTI_IMAGE if self.generators == "all" else tuple(self.generators)
