@@ -133,7 +133,7 @@ def test_depth_points_below_threshold_are_emitted_after_ten_retries():
     # 1 draw + 10 retries of two points (2 coordinates each); a redraw of point 2 when the
     # two print alike adds 2 more
     assert Counting.calls in (44, 46)
-    assert cand.answer == cand.slots["point2"]  # equal depths: the second point, as the reference's "<"
+    assert cand.answer == cand.slots["point2"]  # equal depths: the second, as the reference's "<"
 
 
 def test_scene_graph_caption_describes_components_like_the_reference():
