@@ -155,3 +155,18 @@ def test_reference_format_prompts_are_scored_in_the_reference_answer_format(tiny
     probs = np.asarray(answer.probs)
     assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1.0)
     assert (probs.argmax(axis=1) == answer.labels).all()
+
+
+def test_label_probabilities_follow_the_generated_answer(tiny_lm):
+    from datarecipes.tabular.lm_scoring import label_probabilities
+
+    messages = _prompt(3, n_classes=3, tests=4)
+    free = score_answer(tiny_lm.model, tiny_lm.tokenizer, messages)
+    wrong = [(label + 1) % 3 for label in free.labels]  # a "generation" unlike the best
+    generated = answer_json(wrong)
+    (forced,) = label_probabilities(tiny_lm.model, tiny_lm.tokenizer, [messages], [generated])
+    assert forced.labels == wrong and forced.text == generated
+    probs = np.asarray(forced.probs)
+    assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    # the first row is scored before any forced label: the model's own distribution
+    assert np.allclose(probs[0], np.asarray(free.probs)[0])

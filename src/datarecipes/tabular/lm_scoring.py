@@ -203,12 +203,16 @@ def score_answer(
     messages: Messages,
     candidates: Sequence[int] | None = None,
     fmt: PromptFormat = OURS,
+    forced: Sequence[int | None] | None = None,
 ) -> ScoredAnswer:
     """Answer one tabular prompt by label scoring (see the module docstring).
 
     ``messages`` is the prompt without the assistant turn (:func:`serialize.build_messages`);
     ``candidates`` defaults to the prompt's stated label set; ``fmt`` is the answer format the
-    model was trained on. Ties go to the earlier candidate.
+    model was trained on. Ties go to the earlier candidate. ``forced[j]`` (a label, or None)
+    writes that label at row ``j`` instead of the best one, with every candidate still scored:
+    the class probabilities of an answer the model *generated* (the reference's AUC reads the
+    label log-probs of its generation).
     """
     ids = prompt_test_ids(messages)
     labels_to_try = list(candidates) if candidates is not None else prompt_labels(messages)
@@ -221,10 +225,34 @@ def score_answer(
         next_id = ids[j + 1] if j + 1 < len(ids) else None
         texts = [_after_label(c, next_id, fmt) for c in labels_to_try]
         best, row = scorer.choose(answer, texts)
+        if forced is not None and j < len(forced) and forced[j] in labels_to_try:
+            best = labels_to_try.index(forced[j])
         chosen.append(labels_to_try[best])
         scores.append(row)
         answer += texts[best]
     return ScoredAnswer(answer, ids, chosen, labels_to_try, scores)
+
+
+def label_probabilities(
+    model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Messages], texts: Sequence[str],
+    fmt: PromptFormat = OURS,
+) -> list[ScoredAnswer]:
+    """Per-row class probabilities of generated answers ``texts`` (one teacher-forced pass per
+    prompt through the generated labels; rows the answer lacks get the model's best label)."""
+    from datarecipes.tabular.lm_predict import parse_predictions
+
+    was_training = model.training
+    model.eval()
+    try:
+        out = []
+        for messages, text in zip(prompts, texts):
+            ids = prompt_test_ids(messages)
+            parsed = parse_predictions(text, ids)
+            out.append(score_answer(model, tokenizer, messages, fmt=fmt,
+                                    forced=[parsed[i] for i in ids]))
+        return out
+    finally:
+        model.train(was_training)
 
 
 def score_answers(

@@ -16,7 +16,8 @@ import pandas as pd
 from datarecipes.config import from_params, parameters_section, require
 from datarecipes.models import LoadedModel, ModelSpec, generate, load_model
 from datarecipes.pipelines.scm.nodes import evaluate_lm
-from datarecipes.tabular.lm_scoring import score_answers
+from datarecipes.tabular.evaluate import Answer
+from datarecipes.tabular.lm_scoring import label_probabilities, score_answers
 from datarecipes.tabular.params import ScmParams
 from datarecipes.tabular.tables import Table
 from datarecipes.training.sft import SFTParams, train_sft
@@ -162,6 +163,13 @@ def evaluate_tabular_lm(
             model, prompts, max_new_tokens=max_new_tokens, temperature=0.0,
             batch_size=gen.batch_size,
         )
-        return [candidates[0] for candidates in outputs]
+        texts = [candidates[0] for candidates in outputs]
+        if scm_params.protocol.auc_from != "probabilities":
+            return texts
+        # the reference's AUC uses the label log-probs of the generation: read them with one
+        # teacher-forced pass through each generated answer
+        scored = label_probabilities(model.model, model.tokenizer, prompts, texts,
+                                     fmt=scm_params.prompt)
+        return [Answer(text, s.probs) for text, s in zip(texts, scored)]
 
     return evaluate_lm(tables, predict, scm_params, model.tokenizer)
