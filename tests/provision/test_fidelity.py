@@ -163,3 +163,13 @@ def test_gpu_parameters_select_every_reference_choice():
     assert records and {r["format"] for r in records} == {"open"}
     caption = [r for r in records if r["generator"] == "SceneGraphCaption"]
     assert len(caption) == 1 and "the first cup is on a table." in caption[0]["answer"].lower()
+
+
+def test_fidelity_doc_rows_hold_in_the_gpu_parameters():
+    from tests.tabular.fidelity_doc import checked, gpu_parameters, lookup
+
+    params = gpu_parameters()
+    rows = checked("ProVision")
+    assert len(rows) >= 10
+    for setting, key, expected in rows:
+        assert lookup(params, key) == expected, f"{setting}: {key}"

@@ -197,3 +197,13 @@ def test_auc_from_probabilities_uses_the_predictor_probabilities():
     assert votes["auc"].iloc[0] == pytest.approx(0.5)  # constant vote shares
     assert probs["auc"].iloc[0] == pytest.approx(1.0)
     assert votes["accuracy"].iloc[0] == probs["accuracy"].iloc[0]
+
+
+def test_fidelity_doc_rows_hold_in_the_gpu_parameters():
+    from tests.tabular.fidelity_doc import checked, gpu_parameters, lookup
+
+    params = gpu_parameters()
+    rows = checked("MachineLearningLM")
+    assert len(rows) >= 35
+    for setting, key, expected in rows:
+        assert lookup(params, key) == expected, f"{setting}: {key}"
