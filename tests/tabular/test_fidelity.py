@@ -207,3 +207,25 @@ def test_fidelity_doc_rows_hold_in_the_gpu_parameters():
     assert len(rows) >= 35
     for setting, key, expected in rows:
         assert lookup(params, key) == expected, f"{setting}: {key}"
+
+
+def test_an_unusable_csv_is_refused_in_the_report_and_the_other_tables_go_on():
+    from datarecipes.pipelines.scm.nodes import (
+        evaluate_baselines_node,
+        load_real_tables,
+        scm_report,
+    )
+
+    _, df = _table(n=120, k=3, n_classes=2)
+    good = df.to_csv(index=False).encode()
+    one_class = b"a,b,label\n1,2,x\n3,4,x\n5,6,x\n"
+    tables = load_real_tables({"good": lambda: good, "one_class": lambda: one_class},
+                              {"tables": None})
+    assert isinstance(tables["one_class"], RefusedTable)
+    assert "single class" in tables["one_class"].reason
+    base = evaluate_baselines_node(tables, {"eval_shots": [8], "baselines": ["knn"]})
+    table, metrics, _ = scm_report(base)
+    refused = table[table["dataset"] == "one_class"]
+    assert len(refused) == 1 and "single class" in refused["refused"].iloc[0]
+    assert table.loc[table["dataset"] == "good", "accuracy"].notna().all()
+    assert metrics["tables_refused"] == 1.0 and metrics["knn_refused"] == 1.0
