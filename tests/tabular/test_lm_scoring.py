@@ -170,3 +170,33 @@ def test_label_probabilities_follow_the_generated_answer(tiny_lm):
     assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1.0)
     # the first row is scored before any forced label: the model's own distribution
     assert np.allclose(probs[0], np.asarray(free.probs)[0])
+
+
+def test_generate_mode_reads_label_probabilities_for_the_auc(tiny_lm, monkeypatch):
+    import datarecipes.tabular.evaluate as evaluate
+
+    seen = []
+    metrics = evaluate.classification_metrics
+
+    def spy(y_true, y_pred, scores, n_classes):
+        seen.append(np.asarray(scores))
+        return metrics(y_true, y_pred, scores, n_classes)
+
+    monkeypatch.setattr(evaluate, "classification_metrics", spy)
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] > 0).astype(np.int64)
+    table = Table(name="toy", X=x, y=y, feature_names=["a", "b", "c"],
+                  classes=["no", "yes"], categorical={}, notes=[])
+    scm = {"eval_shots": [8], "test_rows_per_prompt": 6, "shuffle_seeds": [40],
+           "max_test_rows": 12, "max_prompt_tokens": 4096}
+    gen = {"mode": "generate", "max_new_tokens": 4}
+    evaluate_tabular_lm({"toy": table}, tiny_lm, scm, gen)
+    evaluate_tabular_lm({"toy": table}, tiny_lm,
+                        {**scm, "protocol": {"auc_from": "probabilities"}}, gen)
+    votes, probs = seen
+    # 4 tokens parse to no answer: the vote shares are all zero; the AUC of the reference
+    # protocol reads the label log-probs of a teacher-forced pass instead
+    assert (votes == 0).all()
+    assert probs.shape == (12, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    assert np.ptp(probs[:, 1]) > 0  # they differ from row to row
