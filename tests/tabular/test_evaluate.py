@@ -92,9 +92,10 @@ def test_too_long_prompts_stop_before_the_model_runs(rice):
         called.append(len(prompts))
         return nearest_neighbour_from_prompt(prompts)
 
-    with pytest.raises(ValueError, match=r"table rice_cammeo_and_osmancik \(128 shots"):
-        evaluate_icl(spy, [rice], [128], max_test_rows=50, max_length=2000)
-    assert not called
+    refused, _ = evaluate_icl(spy, [rice], [128], max_test_rows=50, max_length=2000)
+    assert not called  # refused before the model runs
+    assert refused["refused"].iloc[0].startswith("table rice_cammeo_and_osmancik (128 shots")
+    assert np.isnan(refused["accuracy"].iloc[0])
     lm, _ = evaluate_icl(spy, [rice], [128], max_test_rows=50, max_length=4000,
                          on_too_long="fewer_shots")
     assert lm["shots_used"].iloc[0] < 128 and called

@@ -108,7 +108,7 @@ def test_a_model_biased_toward_a_label_picks_it(tiny_lm):
     assert unbiased != [1] * 5  # else the check below says nothing
     assert score_answer(model, tiny_lm.tokenizer, messages).labels == [1] * 5
     texts = score_answers(model, tiny_lm.tokenizer, [messages, _prompt(5, n_classes=2)])
-    assert [parse_predictions(t, range(5)) for t in texts] == [dict.fromkeys(range(5), 1)] * 2
+    assert [parse_predictions(t.text, range(5)) for t in texts] == [dict.fromkeys(range(5), 1)] * 2
 
 
 def test_prompt_parsing_reads_the_serialized_prompt_and_names_what_is_missing():
@@ -139,3 +139,64 @@ def test_generation_mode_is_validated():
     assert from_params(ScmGenerationParams, {}, where="test").mode == "generate"
     with pytest.raises(ParameterError, match="mode"):
         from_params(ScmGenerationParams, {"mode": "sample"}, where="parameters_scm.yml")
+
+
+def test_reference_format_prompts_are_scored_in_the_reference_answer_format(tiny_lm):
+    from datarecipes.tabular.serialize import PromptFormat
+
+    fmt = PromptFormat.reference()
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(16, 3))
+    messages = build_messages(x[:12], np.arange(12) % 3, x[12:], fmt=fmt)
+    assert prompt_test_ids(messages) == [0, 1, 2, 3]  # "ID 0:..." rows
+    answer = score_answer(tiny_lm.model, tiny_lm.tokenizer, messages, fmt=fmt)
+    assert answer.text == answer_json(answer.labels, fmt)  # '[{"id": 0, "label": 2}, ...]'
+    assert ", " in answer.text
+    probs = np.asarray(answer.probs)
+    assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs.argmax(axis=1) == answer.labels).all()
+
+
+def test_label_probabilities_follow_the_generated_answer(tiny_lm):
+    from datarecipes.tabular.lm_scoring import label_probabilities
+
+    messages = _prompt(3, n_classes=3, tests=4)
+    free = score_answer(tiny_lm.model, tiny_lm.tokenizer, messages)
+    wrong = [(label + 1) % 3 for label in free.labels]  # a "generation" unlike the best
+    generated = answer_json(wrong)
+    (forced,) = label_probabilities(tiny_lm.model, tiny_lm.tokenizer, [messages], [generated])
+    assert forced.labels == wrong and forced.text == generated
+    probs = np.asarray(forced.probs)
+    assert probs.shape == (4, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    # the first row is scored before any forced label: the model's own distribution
+    assert np.allclose(probs[0], np.asarray(free.probs)[0])
+
+
+def test_generate_mode_reads_label_probabilities_for_the_auc(tiny_lm, monkeypatch):
+    import datarecipes.tabular.evaluate as evaluate
+
+    seen = []
+    metrics = evaluate.classification_metrics
+
+    def spy(y_true, y_pred, scores, n_classes):
+        seen.append(np.asarray(scores))
+        return metrics(y_true, y_pred, scores, n_classes)
+
+    monkeypatch.setattr(evaluate, "classification_metrics", spy)
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] > 0).astype(np.int64)
+    table = Table(name="toy", X=x, y=y, feature_names=["a", "b", "c"],
+                  classes=["no", "yes"], categorical={}, notes=[])
+    scm = {"eval_shots": [8], "test_rows_per_prompt": 6, "shuffle_seeds": [40],
+           "max_test_rows": 12, "max_prompt_tokens": 4096}
+    gen = {"mode": "generate", "max_new_tokens": 4}
+    evaluate_tabular_lm({"toy": table}, tiny_lm, scm, gen)
+    evaluate_tabular_lm({"toy": table}, tiny_lm,
+                        {**scm, "protocol": {"auc_from": "probabilities"}}, gen)
+    votes, probs = seen
+    # 4 tokens parse to no answer: the vote shares are all zero; the AUC of the reference
+    # protocol reads the label log-probs of a teacher-forced pass instead
+    assert (votes == 0).all()
+    assert probs.shape == (12, 2) and np.allclose(probs.sum(axis=1), 1.0)
+    assert np.ptp(probs[:, 1]) > 0  # they differ from row to row

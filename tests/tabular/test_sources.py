@@ -3,11 +3,14 @@ the last column, every row of every file accounted for."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from kedro.io import DatasetError
 
 from datarecipes.pipelines.scm.nodes import load_real_tables, real_tables_report
 from datarecipes.tabular.csv_dataset import CSVTablesSource
+from datarecipes.tabular.evaluate import RefusedTable
 
 
 def folder(tmp_path):
@@ -53,8 +56,14 @@ def test_target_column_named_or_last_and_rows_accounted_for(tmp_path):
     report = real_tables_report(by_name)
     assert report.to_dict("records") == [{
         "table": "wine", "target_column": "quality", "classes": 2, "features": 2,
-        "rows_read": 6, "rows_used": 5, "rows_dropped": 1, "dropped_rows": "4"}]
+        "rows_read": 6, "rows_used": 5, "rows_dropped": 1, "dropped_rows": "4", "refused": ""}]
     last = load_real_tables(raw, {"tables": ["iris"]})  # default: the last column
     assert last["iris"].target_column == "species" and last["iris"].classes == ["a", "b"]
-    with pytest.raises(ValueError, match=r"wine\.csv: no label column 'species'"):
-        load_real_tables(raw, {"target_column": "species"})
+    # A table without the named column is refused with the reason; the others go on.
+    species = load_real_tables(raw, {"target_column": "species"})
+    assert isinstance(species["wine"], RefusedTable)
+    assert re.search(r"wine\.csv: no label column 'species'", species["wine"].reason)
+    assert species["iris"].classes == ["a", "b"]
+    assert real_tables_report(species).set_index("table").loc["wine", "refused"]
+    with pytest.raises(ValueError, match=r"no usable table.*no label column 'nothing'"):
+        load_real_tables(raw, {"target_column": "nothing"})

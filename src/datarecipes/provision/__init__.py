@@ -12,6 +12,7 @@ Public API:
 
 from datarecipes.provision.base import REGISTRY, Candidate, Generator, GeneratorSettings
 from datarecipes.provision.engine import (
+    CAPTION,
     MULTI_IMAGE,
     SINGLE_IMAGE,
     RunConfig,
@@ -23,7 +24,8 @@ from datarecipes.provision.output import assign_ids, to_conversation, to_table
 from datarecipes.provision.render import Vocabulary, format_solution, render
 
 __all__ = [
-    "MULTI_IMAGE", "REGISTRY", "SINGLE_IMAGE", "Candidate", "Generator", "GeneratorSettings",
+    "CAPTION", "MULTI_IMAGE", "REGISTRY", "SINGLE_IMAGE", "Candidate", "Generator",
+    "GeneratorSettings",
     "GraphIndex", "RunConfig", "Vocabulary", "assign_ids", "build_generators",
     "format_solution", "generate_questions", "render", "to_conversation", "to_table",
 ]

@@ -31,6 +31,14 @@ class GeneratorSettings:
     point_tries: int = 64  # random pixel pairs tried per depth-point question
     max_subgraph_size: int = 3  # scene-graph descriptions: at most this many elements
     max_descriptions: int = 4  # scene-graph QA: descriptions kept per object (smallest first)
+    #: countable labels: ``stoplist`` (all but mass nouns) | ``reference`` (ProVision's allowlist)
+    counting_vocabulary: str = "stoplist"
+    #: Most/LeastObject count: ``all`` objects | ``non_including`` (the reference's
+    #: ``non_including_bboxes()``: objects whose box contains another box are left out)
+    frequency_objects: str = "all"
+    #: depth points after ``point_tries`` pairs below the threshold: ``skip`` (ours) |
+    #: ``emit`` the last pair (the reference: 1 draw + 10 retries, then asked anyway)
+    depth_point_fallback: str = "skip"
 
 
 class Candidate:

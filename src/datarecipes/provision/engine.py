@@ -46,7 +46,9 @@ MULTI_IMAGE: tuple[str, ...] = (
     "CountAttributeObject", "CommonObject", "CommonAttribute", "CompareAttribute",
     "CompareRelation",
 )
-assert set(SINGLE_IMAGE + MULTI_IMAGE) == set(REGISTRY), "generator registry out of sync"
+#: ProVision's description-only generator (not in "all": it writes captions, not questions).
+CAPTION: tuple[str, ...] = ("SceneGraphCaption",)
+assert set(SINGLE_IMAGE + MULTI_IMAGE + CAPTION) == set(REGISTRY), "generator registry out of sync"
 
 
 @dataclass(frozen=True)

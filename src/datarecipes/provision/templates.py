@@ -170,6 +170,11 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         ["what is the relation from the {subject} to the {object}",
          "how is the {subject} related to the {object}"],
         ["the relation from the {subject} to the {object}"]),
+    # -- caption (ProVision's description-only SceneGraphCaption has no prompt) ----------
+    "SceneGraphCaption": build(
+        ["what does this image show, object by object", "what is in this image"],
+        ["a detailed description of the image, with every object's attributes and relations",
+         "a dense caption of the image"]),
     # -- multi-image: select -------------------------------------------------------------
     "HasObject": build(
         ["which image has {a_name}", "in which image can you see {a_name}",

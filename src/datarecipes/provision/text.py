@@ -27,8 +27,17 @@ UNCOUNTABLE: frozenset[str] = frozenset({
 })
 
 
-def countable(label: str) -> bool:
-    """Whether ``label`` can be counted in a "how many" question."""
+def countable(label: str, vocabulary: str = "stoplist") -> bool:
+    """Whether ``label`` can be counted in a "how many" question.
+
+    ``stoplist`` (ours): every label but the mass nouns of :data:`UNCOUNTABLE`; ``reference``:
+    only the labels of ProVision's allowlist (``utils.check_object_for_counting_task``; a
+    label it does not list is not countable), which leaves most detector vocabularies out.
+    """
+    if vocabulary == "reference":
+        from datarecipes.provision.counting_vocabulary import REFERENCE_COUNTABLE_LOWER
+
+        return label.lower() in REFERENCE_COUNTABLE_LOWER
     return label.lower() not in UNCOUNTABLE
 
 

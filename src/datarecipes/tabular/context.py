@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from datarecipes.tabular.serialize import answer_json
+from datarecipes.tabular.serialize import OURS, PromptFormat, answer_json
 
 Messages = list[dict[str, str]]
 
@@ -62,19 +62,20 @@ def fit_to_context(
     on_too_long: Literal["error", "fewer_shots"] = "error",
     answer_rows: int = 0,
     allowed_shots: Sequence[int] | None = None,
+    fmt: PromptFormat = OURS,
 ) -> tuple[Messages, int]:
     """Messages built with ``n_shots`` shots if they fit ``max_length`` tokens, else fewer.
 
     ``answer_rows > 0`` reserves room for a generated answer of that many rows (evaluation
     prompts have no assistant turn). ``on_too_long="fewer_shots"`` tries the smaller counts of
     ``allowed_shots`` (default: halving) from the largest down; ``where`` names the task or
-    table in the error.
+    table in the error; ``fmt`` is the answer's JSON format.
     """
     tokenizer = tokenizer if tokenizer is not None else ByteCountTokenizer()
     reserve = 0
     if answer_rows:
         reserve = prompt_token_count(
-            [{"role": "assistant", "content": answer_json([99] * answer_rows)}], tokenizer
+            [{"role": "assistant", "content": answer_json([99] * answer_rows, fmt)}], tokenizer
         )
     if allowed_shots is None:
         candidates, s = [], n_shots

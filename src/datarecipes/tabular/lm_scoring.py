@@ -32,12 +32,13 @@ import torch
 from transformers import DynamicCache
 
 from datarecipes.kernels import IGNORE_INDEX, score_sequences
+from datarecipes.tabular.serialize import OURS, PromptFormat
 
 Messages = list[dict[str, str]]
 
 _LABEL_SET = re.compile(r"Label set = \[([^\]]*)\]")
 _TEST_SECTION = re.compile(r"\[Test set\](.*?)(?:\n\s*\n|\Z)", re.S)
-_TEST_ROW = re.compile(r"^(\d+):", re.M)
+_TEST_ROW = re.compile(r"^(?:[^\d:\n]*?)(\d+):", re.M)  # "0:..." or the reference's "ID 0:..."
 
 
 def _user_text(messages: Messages) -> str:
@@ -60,7 +61,8 @@ def prompt_labels(messages: Messages) -> list[int]:
 
 
 def prompt_test_ids(messages: Messages) -> list[int]:
-    """The ids of the prompt's test rows (``i:v1,...,vk`` lines of its ``[Test set]``), in order."""
+    """The ids of the prompt's test rows (``i:v1,...,vk`` or ``ID i:v1,...`` lines of its
+    ``[Test set]``), in order."""
     section = _TEST_SECTION.search(_user_text(messages))
     ids = [int(i) for i in _TEST_ROW.findall(section.group(1))] if section else []
     if not ids:
@@ -68,13 +70,16 @@ def prompt_test_ids(messages: Messages) -> list[int]:
     return ids
 
 
-def _slot(row_id: int) -> str:
+def _slot(row_id: int, fmt: PromptFormat = OURS) -> str:
+    if fmt.answer_json == "reference":  # json.dumps' default separators
+        return f'{{"id": {row_id}, "label": '
     return f'{{"id":{row_id},"label":'
 
 
-def _after_label(label: int, next_id: int | None) -> str:
+def _after_label(label: int, next_id: int | None, fmt: PromptFormat = OURS) -> str:
     """The trained text from a label to the next label slot (or the end of the answer)."""
-    return f"{label}}}" + ("]" if next_id is None else "," + _slot(next_id))
+    sep = ", " if fmt.answer_json == "reference" else ","
+    return f"{label}}}" + ("]" if next_id is None else sep + _slot(next_id, fmt))
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -102,6 +107,21 @@ class ScoredAnswer:
     candidates: list[int]  #: The labels that were scored.
     #: ``scores[j][k]``: log-probability of candidate ``k``'s text at row ``j``.
     scores: list[list[float]]
+
+    @property
+    def probs(self) -> list[list[float]]:
+        """Per row, the candidates' softmax-normalised likelihoods, indexed by label value
+        (0 for labels that were not candidates): the class probabilities of the AUC."""
+        width = max(self.candidates) + 1
+        out = []
+        for row in self.scores:
+            s = np.asarray(row, dtype=np.float64)
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            full = np.zeros(width)
+            full[self.candidates] = p
+            out.append(full.tolist())
+        return out
 
 
 class _AnswerScorer:
@@ -182,36 +202,68 @@ def score_answer(
     tokenizer: Any,
     messages: Messages,
     candidates: Sequence[int] | None = None,
+    fmt: PromptFormat = OURS,
+    forced: Sequence[int | None] | None = None,
 ) -> ScoredAnswer:
     """Answer one tabular prompt by label scoring (see the module docstring).
 
     ``messages`` is the prompt without the assistant turn (:func:`serialize.build_messages`);
-    ``candidates`` defaults to the prompt's stated label set. Ties go to the earlier candidate.
+    ``candidates`` defaults to the prompt's stated label set; ``fmt`` is the answer format the
+    model was trained on. Ties go to the earlier candidate. ``forced[j]`` (a label, or None)
+    writes that label at row ``j`` instead of the best one, with every candidate still scored:
+    the class probabilities of an answer the model *generated* (the reference's AUC reads the
+    label log-probs of its generation).
     """
     ids = prompt_test_ids(messages)
     labels_to_try = list(candidates) if candidates is not None else prompt_labels(messages)
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     scorer = _AnswerScorer(model, tokenizer, prompt)
-    answer = "[" + _slot(ids[0])
+    answer = "[" + _slot(ids[0], fmt)
     chosen: list[int] = []
     scores: list[list[float]] = []
     for j in range(len(ids)):
         next_id = ids[j + 1] if j + 1 < len(ids) else None
-        texts = [_after_label(c, next_id) for c in labels_to_try]
+        texts = [_after_label(c, next_id, fmt) for c in labels_to_try]
         best, row = scorer.choose(answer, texts)
+        if forced is not None and j < len(forced) and forced[j] in labels_to_try:
+            best = labels_to_try.index(forced[j])
         chosen.append(labels_to_try[best])
         scores.append(row)
         answer += texts[best]
     return ScoredAnswer(answer, ids, chosen, labels_to_try, scores)
 
 
-def score_answers(
-    model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Messages]
-) -> list[str]:
-    """Answer texts of many prompts by label scoring (a ``PredictFn`` for ``evaluate_icl``)."""
+def label_probabilities(
+    model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Messages], texts: Sequence[str],
+    fmt: PromptFormat = OURS,
+) -> list[ScoredAnswer]:
+    """Per-row class probabilities of generated answers ``texts`` (one teacher-forced pass per
+    prompt through the generated labels; rows the answer lacks get the model's best label)."""
+    from datarecipes.tabular.lm_predict import parse_predictions
+
     was_training = model.training
     model.eval()
     try:
-        return [score_answer(model, tokenizer, messages).text for messages in prompts]
+        out = []
+        for messages, text in zip(prompts, texts):
+            ids = prompt_test_ids(messages)
+            parsed = parse_predictions(text, ids)
+            out.append(score_answer(model, tokenizer, messages, fmt=fmt,
+                                    forced=[parsed[i] for i in ids]))
+        return out
+    finally:
+        model.train(was_training)
+
+
+def score_answers(
+    model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Messages],
+    fmt: PromptFormat = OURS,
+) -> list[ScoredAnswer]:
+    """Answers of many prompts by label scoring (a ``PredictFn`` for ``evaluate_icl``: each
+    has the answer ``text`` and per-row class ``probs`` for the AUC)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return [score_answer(model, tokenizer, messages, fmt=fmt) for messages in prompts]
     finally:
         model.train(was_training)

@@ -6,8 +6,10 @@ import dataclasses
 from typing import Literal
 
 from datarecipes.config import ParameterError, parameters_section
-from datarecipes.tabular.baselines import BASELINES
+from datarecipes.tabular.baselines import ALL_BASELINES, BASELINES
+from datarecipes.tabular.evaluate import Protocol
 from datarecipes.tabular.prior_config import PriorSettings
+from datarecipes.tabular.serialize import PromptFormat
 
 
 def _doubling(values: list[int], key: str) -> None:
@@ -65,6 +67,14 @@ class ScmParams:
     """Read a non-UTF-8 CSV as Latin-1 with a warning, instead of refusing it."""
     baselines: list[str] = dataclasses.field(default_factory=lambda: list(BASELINES))
     """Classical baselines fitted on the same shots."""
+    baseline_hyperparameters: Literal["ours", "reference"] = "ours"
+    """``reference``: RF 30 trees, kNN k=8 distance-weighted, XGBoost (ml_utils.py)."""
+    baseline_random_state: int = 42
+    """Seed of the baselines' models (reference ``--random_state`` 42)."""
+    prompt: PromptFormat = dataclasses.field(default_factory=PromptFormat)
+    """How tables become prompt text (serialize.PromptFormat): ours or the reference's."""
+    protocol: Protocol = dataclasses.field(default_factory=Protocol)
+    """Split, shot draws, column order and AUC source (evaluate.Protocol)."""
 
     def __post_init__(self) -> None:
         if self.n_tasks < 1:
@@ -92,6 +102,8 @@ class ScmParams:
             raise ParameterError("max_test_rows must be >= 1 or null")
         if self.max_classes is not None and self.max_classes < 2:
             raise ParameterError("max_classes must be >= 2 or null")
-        unknown = sorted(set(self.baselines) - set(BASELINES))
+        unknown = sorted(set(self.baselines) - set(ALL_BASELINES))
         if unknown:
-            raise ParameterError(f"baselines: unknown {unknown}; choose from {list(BASELINES)}")
+            raise ParameterError(
+                f"baselines: unknown {unknown}; choose from {list(ALL_BASELINES)}")
+

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from datarecipes.tabular.context import fit_to_context
 from datarecipes.tabular.evaluate import class_covering_order
 from datarecipes.tabular.prior import SCMTask
-from datarecipes.tabular.serialize import build_messages, record
+from datarecipes.tabular.serialize import OURS, PromptFormat, build_messages, record
 from datarecipes.tabular.teacher import random_forest_teacher
 
 
@@ -32,8 +32,10 @@ def task_to_record(
     max_length: int = 32000,
     on_too_long: Literal["error", "fewer_shots"] = "error",
     teacher: bool = False,
+    prompt_format: PromptFormat = OURS,
 ) -> dict[str, Any]:
-    """The SFT record of one task (see the module docstring)."""
+    """The SFT record of one task (see the module docstring); ``prompt_format`` is the one
+    the evaluation prompts use, so the model is trained on the text it is tested on."""
     rng = np.random.default_rng([seed, task.index, 1])
     n_rows = task.X.shape[0]
     usable = [s for s in shots if s + test_rows <= n_rows]
@@ -66,11 +68,11 @@ def task_to_record(
     def build(n_shots: int):
         shot_idx = order[test_rows : test_rows + n_shots]
         return build_messages(task.X[shot_idx], task.y[shot_idx], x_test, answers(n_shots),
-                              column_order=columns)
+                              column_order=columns, fmt=prompt_format)
 
     messages, used = fit_to_context(
         build, wanted, tokenizer, max_length, where=f"SCM task {task.index}",
-        on_too_long=on_too_long, allowed_shots=usable,
+        on_too_long=on_too_long, allowed_shots=usable, fmt=prompt_format,
     )
     return record(
         messages,

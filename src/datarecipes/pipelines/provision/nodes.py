@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from datarecipes.annotations.validate import report_dict, validate_graphs
 from datarecipes.config import from_params
 from datarecipes.provision import assign_ids, generate_questions, to_conversation, to_table
 from datarecipes.provision.params import ProvisionParams
@@ -82,6 +83,15 @@ def select_scene_source(
     return graphs, splits.reset_index(drop=True), metrics
 
 
+def validate_scene_graphs(scene_graphs: Mapping[str, SceneGraph], params: dict[str, Any]
+                          ) -> tuple[dict[str, SceneGraph], dict[str, Any]]:
+    """Scene graphs as they enter ProVision, checked (``annotations.validate``): labels
+    normalised, duplicate detections merged, bad boxes refused per object; and the report."""
+    cfg = from_params(ProvisionParams, params, where="parameters_provision.yml: provision")
+    graphs, report = validate_graphs(scene_graphs, cfg.validation())
+    return graphs, report_dict(report)
+
+
 def generate_provision_questions(scene_graphs: Mapping[str, SceneGraph],
                                  scene_metadata: pd.DataFrame,
                                  params: dict[str, Any]) -> tuple[pd.DataFrame, list[dict]]:
@@ -96,6 +106,12 @@ def generate_provision_questions(scene_graphs: Mapping[str, SceneGraph],
     return to_table(records), [to_conversation(r) for r in records]
 
 
-def provision_stats(questions: pd.DataFrame) -> tuple[dict[str, float], Figure]:
-    """``provision_metrics`` and ``provision_generator_plot``."""
-    return question_metrics(questions), generator_plot(questions)
+def provision_stats(questions: pd.DataFrame, validation: Mapping[str, Any] | None = None
+                    ) -> tuple[dict[str, float], Figure]:
+    """``provision_metrics`` (with the validation counts, ``validation_*``) and
+    ``provision_generator_plot``."""
+    metrics = question_metrics(questions)
+    for key, value in (validation or {}).items():
+        if isinstance(value, (int, float)):
+            metrics[f"validation_{key}"] = float(value)
+    return metrics, generator_plot(questions)

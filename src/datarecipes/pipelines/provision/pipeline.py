@@ -13,6 +13,7 @@ from datarecipes.pipelines.provision.nodes import (
     generate_provision_questions,
     provision_stats,
     select_scene_source,
+    validate_scene_graphs,
 )
 
 
@@ -28,14 +29,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="provision_select_source",
             ),
             Node(
+                validate_scene_graphs,
+                inputs=["provision_scene_graphs", "params:provision"],
+                outputs=["provision_valid_graphs", "provision_validation"],
+                name="validate_scene_graphs",
+            ),
+            Node(
                 generate_provision_questions,
-                inputs=["provision_scene_graphs", "provision_scene_splits", "params:provision"],
+                inputs=["provision_valid_graphs", "provision_scene_splits", "params:provision"],
                 outputs=["provision_questions", "provision_conversations"],
                 name="generate_provision_questions",
             ),
             Node(
                 provision_stats,
-                inputs="provision_questions",
+                inputs=["provision_questions", "provision_validation"],
                 outputs=["provision_metrics", "provision_generator_plot"],
                 name="provision_stats",
             ),

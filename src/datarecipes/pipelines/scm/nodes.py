@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from datarecipes.config import from_params
 from datarecipes.tabular.evaluate import (
     PredictFn,
+    RefusedTable,
     evaluate_baselines,
     evaluate_icl,
     summary_metrics,
@@ -21,7 +22,7 @@ from datarecipes.tabular.params import ScmParams
 from datarecipes.tabular.plots import accuracy_grid
 from datarecipes.tabular.prior import SCMTask, generate_tasks, prior_summary
 from datarecipes.tabular.sft import build_sft_records
-from datarecipes.tabular.tables import Table, parse_table
+from datarecipes.tabular.tables import Table, TableError, parse_table
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +59,20 @@ def build_sft_corpus(
     train, val = build_sft_records(
         tasks, p.sft_shots, p.sft_test_rows, p.seed, val_fraction=p.val_fraction,
         progress=True, tokenizer=tokenizer, max_length=p.max_prompt_tokens,
-        on_too_long=p.on_too_long, teacher=p.rf_teacher,
+        on_too_long=p.on_too_long, teacher=p.rf_teacher, prompt_format=p.prompt,
     )
     return _records_frame(train), _records_frame(val)
 
 
 def load_real_tables(
     raw_tables: Mapping[str, Callable[[], bytes]], scm: Mapping[str, Any] | ScmParams
-) -> dict[str, Table]:
+) -> dict[str, Table | RefusedTable]:
     """Clean the selected CSVs of the ``scm_real_tables`` folder (all when ``tables`` is null),
-    the class in ``target_column`` (the last column when null)."""
+    the class in ``target_column`` (the last column when null).
+
+    A CSV that cannot be used (empty, one class, no feature, ...) becomes a
+    :class:`RefusedTable` with the reason: it is reported in the evaluation table and the
+    metrics, and the other tables go on."""
     p = _params(scm)
     names = sorted(raw_tables) if p.tables is None else list(p.tables)
     missing = [n for n in names if n not in raw_tables]
@@ -76,51 +81,68 @@ def load_real_tables(
             f"parameters_scm.yml: scm.tables names {missing}, not in the scm_real_tables folder "
             f"(found {sorted(raw_tables)})"
         )
-    tables = {}
+    tables: dict[str, Table | RefusedTable] = {}
     for name in names:
-        tables[name] = parse_table(raw_tables[name](), name, label_column=p.target_column,
-                                   max_classes=p.max_classes,
-                                   encoding_fallback=p.encoding_fallback,
-                                   source=f"scm_real_tables/{name}.csv")
-        for note in tables[name].notes:
+        try:
+            table = parse_table(raw_tables[name](), name, label_column=p.target_column,
+                                max_classes=p.max_classes,
+                                encoding_fallback=p.encoding_fallback,
+                                source=f"scm_real_tables/{name}.csv")
+        except TableError as err:
+            log.warning("scm: table %s refused: %s", name, err)
+            tables[name] = RefusedTable(name, str(err))
+            continue
+        tables[name] = table
+        for note in table.notes:
             log.info(note)
+    if tables and all(isinstance(t, RefusedTable) for t in tables.values()):
+        reasons = "; ".join(t.reason for t in tables.values())
+        raise ValueError(f"scm: no usable table among {len(tables)}: {reasons}")
     return tables
 
 
-def real_tables_report(tables: Mapping[str, Table]) -> pd.DataFrame:
+def real_tables_report(tables: Mapping[str, Table | RefusedTable]) -> pd.DataFrame:
     """``scm_input_table``: per real table, the class column, rows read, rows used and the
-    data rows dropped for a missing class (so every input row is accounted for)."""
-    return pd.DataFrame(
-        [
-            {
-                "table": name,
-                "target_column": t.target_column,
-                "classes": len(t.classes),
-                "features": len(t.feature_names),
-                "rows_read": t.rows_read,
-                "rows_used": len(t.y),
-                "rows_dropped": len(t.dropped_rows),
-                "dropped_rows": ",".join(map(str, t.dropped_rows)),
-            }
-            for name, t in sorted(tables.items())
-        ],
-        columns=["table", "target_column", "classes", "features", "rows_read", "rows_used",
-                 "rows_dropped", "dropped_rows"],
-    )
+    data rows dropped for a missing class (so every input row is accounted for); a refused
+    table has its reason in ``refused``."""
+    columns = ["table", "target_column", "classes", "features", "rows_read", "rows_used",
+               "rows_dropped", "dropped_rows", "refused"]
+    rows = []
+    for name, t in sorted(tables.items()):
+        if isinstance(t, RefusedTable):
+            rows.append({"table": name, "refused": t.reason})
+            continue
+        rows.append({
+            "table": name,
+            "target_column": t.target_column,
+            "classes": len(t.classes),
+            "features": len(t.feature_names),
+            "rows_read": t.rows_read,
+            "rows_used": len(t.y),
+            "rows_dropped": len(t.dropped_rows),
+            "dropped_rows": ",".join(map(str, t.dropped_rows)),
+            "refused": "",
+        })
+    return pd.DataFrame(rows, columns=columns)
 
 
 def evaluate_baselines_node(
-    tables: dict[str, Table], scm: Mapping[str, Any] | ScmParams
+    tables: dict[str, Table | RefusedTable], scm: Mapping[str, Any] | ScmParams
 ) -> pd.DataFrame:
     """Baselines on every table and shot count (same splits and shots as the LM)."""
     p = _params(scm)
     return evaluate_baselines(tables, p.eval_shots, p.baselines, split_seed=p.split_seed,
                               test_fraction=p.test_fraction, max_test_rows=p.max_test_rows,
-                              progress=True)
+                              progress=True, protocol=p.protocol,
+                              hyperparameters=p.baseline_hyperparameters,
+                              shuffle_seeds=p.shuffle_seeds,
+                              test_rows_per_prompt=p.test_rows_per_prompt,
+                              random_state=p.baseline_random_state)
 
 
 def evaluate_lm(
-    tables: dict[str, Table], predict_fn: PredictFn, scm: Mapping[str, Any] | ScmParams,
+    tables: dict[str, Table | RefusedTable], predict_fn: PredictFn,
+    scm: Mapping[str, Any] | ScmParams,
     tokenizer: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The LM (``predict_fn``: prompts -> generations) on every table: (metrics, predictions)."""
@@ -129,7 +151,7 @@ def evaluate_lm(
         predict_fn, tables, p.eval_shots, test_rows_per_prompt=p.test_rows_per_prompt,
         shuffle_seeds=p.shuffle_seeds, split_seed=p.split_seed, test_fraction=p.test_fraction,
         max_test_rows=p.max_test_rows, tokenizer=tokenizer, max_length=p.max_prompt_tokens,
-        on_too_long=p.on_too_long, progress=True,
+        on_too_long=p.on_too_long, progress=True, protocol=p.protocol, fmt=p.prompt,
     )
 
 

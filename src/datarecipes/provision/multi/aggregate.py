@@ -17,7 +17,8 @@ class CountObject(KeyedGenerator):
     name, family, multi = "CountObject", "aggregate", True
 
     def keys(self, group):
-        labels = sorted({x for g in group for x in g.label_count if countable(x)})
+        vocabulary = self.settings.counting_vocabulary
+        labels = sorted({x for g in group for x in g.label_count if countable(x, vocabulary)})
         return [(label, sum(g.label_count.get(label, 0) for g in group)) for label in labels]
 
     def weights(self, group, keys, weigh):
@@ -38,10 +39,10 @@ class CountObject(KeyedGenerator):
                 for i, g in enumerate(group)]
 
 
-def _countable_pairs(g) -> list[tuple[str, str]]:
+def _countable_pairs(g, vocabulary: str) -> list[tuple[str, str]]:
     """The image's (label, attribute) pairs with a countable label, sorted (once per image)."""
-    return g.shared("countable_pairs", lambda: sorted(
-        k for k in g.label_attr_count if countable(k[0])))
+    return g.shared(("countable_pairs", vocabulary), lambda: sorted(
+        k for k in g.label_attr_count if countable(k[0], vocabulary)))
 
 
 class CountAttributeObject(KeyedGenerator):
@@ -52,13 +53,14 @@ class CountAttributeObject(KeyedGenerator):
 
     def keys(self, group):
         counts = [g.label_attr_count for g in group]
+        vocabulary = self.settings.counting_vocabulary
         if len(group) == 2:  # the common case: merge the images' sorted keys (shared per image)
             a, b = counts
-            pairs = [*_countable_pairs(group[0]), *(p for p in _countable_pairs(group[1])
-                                                    if p not in a)]
+            pairs = [*_countable_pairs(group[0], vocabulary),
+                     *(p for p in _countable_pairs(group[1], vocabulary) if p not in a)]
             pairs.sort()  # two sorted runs: a linear merge
             return [(p, a.get(p, 0) + b.get(p, 0)) for p in pairs]
-        pairs = sorted({k for c in counts for k in c if countable(k[0])})
+        pairs = sorted({k for c in counts for k in c if countable(k[0], vocabulary)})
         return [(p, sum(c.get(p, 0) for c in counts)) for p in pairs]
 
     def weights(self, group, keys, weigh):

@@ -177,7 +177,8 @@ class _ExtremeCount(KeyedGenerator):
     most = True
 
     def keys(self, group):
-        labels = sorted({x for g in group for x in g.label_count if countable(x)})
+        vocabulary = self.settings.counting_vocabulary
+        labels = sorted({x for g in group for x in g.label_count if countable(x, vocabulary)})
         out = []
         for label in labels:
             counts = [g.label_count.get(label, 0) for g in group]

@@ -25,7 +25,7 @@ class ExistsAttribute(KeyedGenerator):
     def keys(self, g: GraphIndex) -> list[tuple[str, tuple[str, ...], int]]:
         phrases: dict[tuple[str, tuple[str, ...]], None] = {}
         for label, attrs in zip(g.labels, g.attrs):
-            if not attrs or not countable(label):
+            if not attrs or not countable(label, self.settings.counting_vocabulary):
                 continue
             phrases[(label, attrs)] = None
             if len(attrs) > 1:

@@ -23,6 +23,12 @@ class _PointDepth(Generator):
         h, w = depth.shape
         threshold = self.settings.depth_threshold
         out = []
+        if self.settings.depth_point_fallback == "emit":
+            for _ in range(self.settings.point_pairs):
+                cand = self._reference_pair(depth, rng)
+                if cand is not None:
+                    out.append(cand)
+            return out
         for _ in range(self.settings.point_pairs):
             for _ in range(self.settings.point_tries):
                 x1, y1 = rng.randrange(w), rng.randrange(h)
@@ -39,6 +45,36 @@ class _PointDepth(Generator):
                     near if self.closer else far, pool=[far if self.closer else near]))
                 break
         return out
+
+    def _reference_pair(self, depth, rng: random.Random) -> Candidate | None:
+        """``ComparePointDepthGenerator._sample_points``: one pair (the second point redrawn
+        until the two print differently), up to 10 redraws of both while their depths differ
+        by less than the threshold, then the last pair is asked whatever its difference (a
+        tie makes the second point the closer one, as the reference's ``<``). Our depth
+        convention (higher = closer) is kept."""
+        h, w = depth.shape
+        threshold = self.settings.depth_threshold
+
+        def point():
+            return rng.randrange(w), rng.randrange(h)
+
+        (x1, y1), (x2, y2) = point(), point()
+        for _ in range(64):  # the reference loops until they differ; a 1-pixel map cannot
+            if point_ratio(x1, y1, w, h) != point_ratio(x2, y2, w, h):
+                break
+            x2, y2 = point()
+        d1, d2 = int(depth[y1, x1]), int(depth[y2, x2])
+        retry = 10
+        while abs(d1 - d2) < threshold and retry > 0:
+            (x1, y1), (x2, y2) = point(), point()
+            d1, d2 = int(depth[y1, x1]), int(depth[y2, x2])
+            retry -= 1
+        p1, p2 = point_ratio(x1, y1, w, h), point_ratio(x2, y2, w, h)
+        if p1 == p2:
+            return None  # identical options cannot be a question
+        near, far = (p1, p2) if d1 > d2 else (p2, p1)
+        return self._c({"point1": p1, "point2": p2, "pixels": ((x1, y1), (x2, y2))},
+                       near if self.closer else far, pool=[far if self.closer else near])
 
     def steps(self, c, g, num):
         (x1, y1), (x2, y2) = c.slots["pixels"]

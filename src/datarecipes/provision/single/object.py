@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import numpy as np
 
@@ -11,6 +12,15 @@ from datarecipes.provision.combos import non_overlapping
 from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.sampling import rare_weight
 from datarecipes.provision.text import box_ratio, countable, counted, join_and, plural
+
+
+def non_including(boxes: np.ndarray) -> np.ndarray:
+    """Mask of the boxes that contain no other box (``dataset.non_including_bboxes``)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    contains = ((b[:, None, 0] <= b[None, :, 0]) & (b[:, None, 1] <= b[None, :, 1])
+                & (b[:, None, 2] >= b[None, :, 2]) & (b[:, None, 3] >= b[None, :, 3]))
+    np.fill_diagonal(contains, False)
+    return ~contains.any(axis=1)
 
 
 def _count_steps(g: GraphIndex, label: str, num, limit: int = 6) -> list[str]:
@@ -27,7 +37,8 @@ class ExistsObject(KeyedGenerator):
     name, family = "ExistsObject", "object"
 
     def keys(self, g: GraphIndex) -> list[tuple[str, int]]:
-        return [(label, n) for label, n in g.label_count.items() if countable(label)]
+        vocabulary = self.settings.counting_vocabulary
+        return [(label, n) for label, n in g.label_count.items() if countable(label, vocabulary)]
 
     def weights(self, g, keys, weigh):
         co, cc = weigh.cube["object"].get, weigh.cube["count"].get
@@ -53,7 +64,16 @@ class _FrequencyObject(Generator):
     most: bool = True
 
     def enumerate(self, g: GraphIndex, rng: random.Random) -> list[Candidate]:
-        counts = {k: v for k, v in g.label_count.items() if countable(k)}
+        vocabulary = self.settings.counting_vocabulary
+        if self.settings.frequency_objects == "non_including":
+            # the reference's annotation.non_including_bboxes(): drop every object whose box
+            # contains another object's box (boxInclude, edges inclusive: identical boxes
+            # contain each other, so both go)
+            keep = non_including(g.boxes)
+            labels = [g.labels[i] for i in np.flatnonzero(keep)]
+            counts = dict(Counter(x for x in labels if countable(x, vocabulary)))
+        else:
+            counts = {k: v for k, v in g.label_count.items() if countable(k, vocabulary)}
         if len(counts) < 2:
             return []
         best = max(counts.values()) if self.most else min(counts.values())
@@ -64,12 +84,16 @@ class _FrequencyObject(Generator):
                 continue
             if len(others) > self.settings.n_choice - 1:
                 others = rng.sample(others, self.settings.n_choice - 1)
-            out.append(self._c({"choices": (label, *others), "label": label}, label,
+            slots = {"choices": (label, *others), "label": label}
+            if self.settings.frequency_objects == "non_including":
+                slots["counts"] = counts  # the counts the answer rests on
+            out.append(self._c(slots, label,
                                pool=list(others), meta=(("object", label),)))
         return out
 
     def steps(self, c, g, num):
-        facts = [f"The image has {counted(g.label_count[x], x, num)}." for x in c.slots["choices"]]
+        counts = c.slots.get("counts") or g.label_count
+        facts = [f"The image has {counted(counts[x], x, num)}." for x in c.slots["choices"]]
         word = "most" if self.most else "fewest"
         return [*facts, f"Of these, the {c.answer} appears the {word} times."]
 
