@@ -144,6 +144,7 @@ def run_mcts_difficulty(
         ids, search, json_lines_format(partition_name, "sample_id"), shard_size=batch_size,
         directory=output_dir, name="MCTS difficulty", on_mismatch=_refuse_partition,
     )
+    bar.update(len(rows) - bar.n)  # everything resumed: the search never ran
     bar.close()
     records = [r for part in parts for r in part]
     resumed = len(records) - searched
