@@ -3,7 +3,8 @@ TRL's own fused head (``lm_head: trl``), same model, data and seed, in one proce
 
 Both compute the loss's per-token log-probabilities without ``[B, L, V]`` logits; this checks
 that routing GRPO through ``datarecipes.kernels`` costs no training speed on the path the
-pipelines use (the memory figures at 32k/152k vocabularies are ``benchmarks/kernels.py``'s).
+pipelines use (the memory figures at 32k/152k vocabularies are
+``kernels/benchmarks/logprobs.py``'s).
 
     PYTHONPATH=src python benchmarks/grpo_lm_head.py [--preset tiny-vlm] [--steps 6] [--repeats 2]
 """

@@ -29,9 +29,9 @@ def project_copy(tmp_path: Path) -> Callable[..., Path]:
             PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
         )
         (root / "conf" / "local").mkdir()
-        shutil.copytree(
-            PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        for sources in ("src", "kernels/src"):  # kernels/src is the datarecipes.kernels package
+            shutil.copytree(PROJECT_ROOT / sources, root / sources,
+                            ignore=shutil.ignore_patterns("__pycache__"))
         for layer in ("01_raw", "02_intermediate", "03_primary", "04_feature",
                       "05_model_input", "06_models", "07_model_output", "08_reporting"):
             (root / "data" / layer).mkdir(parents=True)

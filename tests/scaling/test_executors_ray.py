@@ -16,7 +16,7 @@ ray = pytest.importorskip("ray")
 
 from datarecipes.config import ParameterError  # noqa: E402
 from datarecipes.executors import LocalExecutor, map_shards  # noqa: E402
-from datarecipes.executors_ray import (  # noqa: E402
+from datarecipes.executors.ray import (  # noqa: E402
     ROW_INDEX,
     RayExecutor,
     RayExecutorParams,

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from datarecipes.executors import Executor, LocalExecutor
+from datarecipes.executors.shards import check_unique_ids, json_lines_format, resume_shards
+from datarecipes.fingerprint import digest
 from datarecipes.io.atomic import atomic_write_text
 from datarecipes.mcts.policy import Policy
 from datarecipes.mcts.samples import parse_samples
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 RECORD_COLUMNS = [f.name for f in dataclasses.fields(MctsRecord)]
-#: Executor output column: one JSON line of a partition file per searched row.
+#: Executor output column: one :class:`MctsRecord` per searched row.
 RECORD = "record"
 
 
@@ -43,18 +44,27 @@ class ResumeError(ValueError):
     """An output directory holds results that do not belong to this run."""
 
 
+def partition_name(index: int) -> str:
+    """File name of partition ``index`` in the output directory."""
+    return f"part-{index:05d}.jsonl"
+
+
 def partition_path(output_dir: Path, index: int) -> Path:
-    return output_dir / f"part-{index:05d}.jsonl"
+    return output_dir / partition_name(index)
+
+
+def _refuse_partition(path: Path, found: list[str], expected: list[str]) -> None:
+    raise ResumeError(f"{path}: holds samples {found[:3]}… but this partition is {expected[:3]}…")
 
 
 def _manifest(config: MctsConfig, batch_size: int, ids: Sequence[str], reward: str) -> dict:
-    digest = hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
+    ids_digest = digest("\n".join(ids), length=None)
     return {
         "config": dataclasses.asdict(config),
         "batch_size": batch_size,
         "reward": reward,
         "num_samples": len(ids),
-        "sample_ids_sha256": digest,
+        "sample_ids_sha256": ids_digest,
     }
 
 
@@ -70,14 +80,6 @@ def _check_manifest(output_dir: Path, manifest: dict) -> None:
             f"{path}: this directory was started with different settings ({', '.join(keys)} "
             "differ); use a new output directory or delete it to start over"
         )
-
-
-def _read_partition(path: Path, ids: Sequence[str]) -> list[dict[str, Any]]:
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    found = [r["sample_id"] for r in records]
-    if found != list(ids):
-        raise ResumeError(f"{path}: holds samples {found[:3]}… but this partition is {ids[:3]}…")
-    return records
 
 
 def run_mcts_difficulty(
@@ -109,55 +111,43 @@ def run_mcts_difficulty(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     ids = [str(r.get("sample_id")) for r in rows]
-    seen: set[str] = set()
-    for sid in ids:
-        if sid in seen:
-            raise ValueError(f"sample_id {sid!r} occurs more than once in the input")
-        seen.add(sid)
+    check_unique_ids(ids, "MCTS difficulty", "sample_id")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     _check_manifest(output_dir, _manifest(config, batch_size, ids, _reward_name(reward)))
 
-    n_parts = -(-len(rows) // batch_size)
-    parts: dict[int, list[dict[str, Any]]] = {}
-    for index in range(n_parts):
-        path = partition_path(output_dir, index)
-        if path.exists():
-            parts[index] = _read_partition(path, ids[index * batch_size : (index + 1) * batch_size])
-    resumed = sum(len(p) for p in parts.values())
-    todo = [i for i in range(n_parts) if i not in parts]
     executor = executor if executor is not None else LocalExecutor()
     fn_factory = functools.partial(
         _partition_scorer, as_factory(policy, "generate_steps"), config,
         as_factory(reward, "score"), strict,
     )
-    # Only the last partition can be short, and it is always the last one here, so the
-    # executor's batches of ``batch_size`` rows are exactly the unfinished partitions.
-    chunk = [rows[i] for p in todo
-             for i in range(p * batch_size, min((p + 1) * batch_size, len(rows)))]
     bar = tqdm(total=len(rows), desc="MCTS difficulty", unit="sample", disable=not progress)
-    bar.update(resumed)
-    if todo:
+    searched = 0
+
+    def search(todo: list[int]) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        nonlocal searched
+        # Only the last partition can be short, and it is always the last one here, so the
+        # executor's batches of ``batch_size`` rows are exactly the unfinished partitions.
+        chunk = [rows[i] for p in todo
+                 for i in range(p * batch_size, min((p + 1) * batch_size, len(rows)))]
+        bar.update(len(rows) - len(chunk))  # resumed
         stream = executor.iter_batches(fn_factory, rows_frame(chunk), batch_size=batch_size,
                                        desc=f"MCTS: {len(todo)} partitions")
         for start, out in stream:
-            index = todo[start // batch_size]
-            lines = out[RECORD].tolist()
-            records = [json.loads(x) for x in lines]
-            expected = ids[index * batch_size : (index + 1) * batch_size]
-            found = [r["sample_id"] for r in records]
-            if found != expected:  # an executor that split or merged batches
-                raise RuntimeError(f"MCTS partition {index}: got results for {found[:3]}… "
-                                   f"but the partition holds {expected[:3]}…")
-            atomic_write_text(partition_path(output_dir, index), "".join(f"{x}\n" for x in lines))
-            parts[index] = records
-            bar.update(len(lines))
+            # Record objects until here; the shard writer serialises them to the file.
+            records = [dataclasses.asdict(r) for r in out[RECORD]]
+            searched += len(records)
+            bar.update(len(records))
+            yield todo[start // batch_size], records
+
+    parts, _ = resume_shards(
+        ids, search, json_lines_format(partition_name, "sample_id"), shard_size=batch_size,
+        directory=output_dir, name="MCTS difficulty", on_mismatch=_refuse_partition,
+    )
+    bar.update(len(rows) - bar.n)  # everything resumed: the search never ran
     bar.close()
-    missing = [i for i in todo if i not in parts]
-    if missing:
-        raise RuntimeError(f"MCTS difficulty: the executor returned no result for partitions "
-                           f"{missing[:5]} of {output_dir}; rerun to resume them")
-    records = [r for p in range(n_parts) for r in parts[p]]
+    records = [r for part in parts for r in part]
+    resumed = len(records) - searched
     skipped = sum(r["skip_reason"] is not None for r in records)
     logger.info(
         "MCTS difficulty: %d samples (%d resumed from %s, %d searched, %d skipped as bad input)",
@@ -184,7 +174,9 @@ def _partition_scorer(
 
     def score(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
         records = _score_partition(batch_rows(batch), policy, config, reward, strict)
-        return {RECORD: np.asarray([json.dumps(r) for r in records], dtype=object)}
+        column = np.empty(len(records), dtype=object)
+        column[:] = records
+        return {RECORD: column}
 
     return score
 
@@ -195,23 +187,21 @@ def _score_partition(
     config: MctsConfig,
     reward: Reward | None,
     strict: bool,
-) -> list[dict[str, Any]]:
+) -> list[MctsRecord]:
     samples, reasons = parse_samples(list(rows), strict=strict)
     valid = [s for s in samples if s is not None]
     found = iter(mcts_difficulty(valid, policy, config, reward) if valid else [])
     out = []
     for row, sample, reason in zip(rows, samples, reasons):
         if sample is not None:
-            out.append(dataclasses.asdict(next(found)))
+            out.append(next(found))
             continue
         qtype = row.get("question_type")
         out.append(
-            dataclasses.asdict(
-                MctsRecord(
-                    sample_id=str(row.get("sample_id")), solved=False, iters=None,
-                    iterations_run=0, generated_tokens=0, solution=None,
-                    question_type=None if pd.isna(qtype) else str(qtype), skip_reason=reason,
-                )
+            MctsRecord(
+                sample_id=str(row.get("sample_id")), solved=False, iters=None,
+                iterations_run=0, generated_tokens=0, solution=None,
+                question_type=None if pd.isna(qtype) else str(qtype), skip_reason=reason,
             )
         )
     return out

@@ -1,57 +1,69 @@
 """MCTS-side batch inference on an :class:`~datarecipes.executors.Executor` (local or Ray).
 
 The difficulty search and the accuracy baseline hand their question rows to an executor as one
-JSON column (``row``): rows are ragged (options lists, missing images, NaN question types) and
-must reach the batch function exactly as given, whichever executor moves them — a JSON string
-is one value that neither a ``DataLoader`` collate nor Arrow changes. The model is never part
-of the rows: workers build it from a *factory* (``Callable[[], Policy]``), once per worker.
+column (``row``) of :class:`~datarecipes.executors.Carried` mappings: rows are ragged (options
+lists, missing images, NaN question types) and must reach the batch function exactly as given,
+whichever executor moves them; a carried cell is one Python object that neither a
+``DataLoader`` collate nor Arrow changes. Results come back the same way (record objects), and
+are serialised only where they are written to a file. The model is never part of the rows:
+workers build it from a *factory* (``Callable[[], Policy]``), once per worker.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from datarecipes.executors import carried_column, uncarried
+
 ROW = "row"
 T = TypeVar("T")
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
+def plain(value: Any) -> Any:
+    """``value`` with numpy and pandas scalars and arrays as plain Python values (lists,
+    ``int``, ``float``, ``None`` for a missing value of a nullable column), as a row read
+    from JSON would hold them; anything that is not data raises ``TypeError``."""
+    if isinstance(value, np.generic):  # before the builtins: np.float64 is a float
         return value.item()
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
     if isinstance(value, np.ndarray):
-        return value.tolist()
-    if value is pd.NA or value is pd.NaT:  # missing values of nullable columns
+        return [plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(plain(k)): plain(v) for k, v in value.items()}
+    if value is pd.NA or value is pd.NaT:
         return None
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    raise TypeError(f"{type(value).__name__} is not a plain data value")
 
 
-def _row_json(row: Mapping[str, Any]) -> str:
+def _plain_row(row: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return json.dumps(dict(row), default=_json_default)
-    except (TypeError, ValueError) as err:
+        return plain(dict(row))
+    except TypeError as err:
         raise ValueError(f"sample_id {row.get('sample_id')!r}: a value cannot be passed to the "
                          f"executor ({err})") from err
 
 
 def rows_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """``[sample_id, row]``: each row as one JSON string (see the module docstring)."""
+    """``[sample_id, row]``: each row as one carried mapping (see the module docstring)."""
     return pd.DataFrame(
         {
             "sample_id": [str(r.get("sample_id")) for r in rows],
-            ROW: [_row_json(r) for r in rows],
+            ROW: carried_column([_plain_row(r) for r in rows]),
         }
     )
 
 
 def batch_rows(batch: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The rows of an executor batch built from :func:`rows_frame`."""
-    return [json.loads(text) for text in batch[ROW]]
+    return uncarried(batch[ROW])
 
 
 def _given(value: T) -> T:

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from kedro.io import AbstractDataset
 
+from datarecipes.fingerprint import state_fingerprint  # noqa: F401  (re-exported)
+
 #: open_clip model configs, kept apart from the transformers presets beside them.
 PRESETS_DIR = Path(__file__).parent / "presets" / "open_clip"
 #: The offline preset trained by the ``filtering`` pipeline (there is no pretrained CLIP offline):
@@ -128,17 +130,6 @@ def save_clip(loaded: LoadedClip, directory: str | Path) -> Path:
             encoding="utf-8",
         )
     return Path(directory)
-
-
-def state_fingerprint(model: torch.nn.Module) -> str:
-    """A short content hash of a model's weights (keys resumable results to the model)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for key, value in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 class ClipCheckpointDataset(AbstractDataset[LoadedClip, LoadedClip]):

@@ -11,8 +11,6 @@ a fresh search instead of failing or, worse, reusing another policy's scores.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from datarecipes.executors import make_executor
+from datarecipes.fingerprint import json_digest
 from datarecipes.mcts import JudgeReward, MctsConfig, Reward, run_mcts_difficulty
 from datarecipes.mcts.decoding import checkpoint_sampling
 from datarecipes.thinklite.data import mcts_rows
@@ -49,7 +48,7 @@ def search_key(
         "run": settings,
         "ids": sample_ids,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    return json_digest(payload)
 
 
 @dataclass(frozen=True)

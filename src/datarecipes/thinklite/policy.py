@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import copy as copy_module
 import dataclasses
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from datarecipes.config import ParameterError
 from datarecipes.engines import GenerationParams, HFGenerator, load_generator
 from datarecipes.engines import load_policy as engine_policy
+from datarecipes.fingerprint import checkpoint_fingerprint, digest, policy_fingerprint
 from datarecipes.models import LoadedModel, ModelSpec, load_model
 from datarecipes.models.factory import resolve_path
 
@@ -44,41 +42,6 @@ def load_policy(
     if isinstance(checkpoint, LoadedModel):
         return copy_module.deepcopy(checkpoint) if copy else checkpoint
     return load_model(PolicySource.of(checkpoint, policy).spec)
-
-
-@torch.no_grad()
-def policy_fingerprint(model: Any, values_per_tensor: int = 256) -> str:
-    """A short digest of the model's weights: names, shapes and the first
-    ``values_per_tensor`` values of every parameter.
-
-    Any training step changes some of those values, so results cached for one policy (the
-    resumable MCTS partitions) are never reused for another; hashing a slice instead of every
-    weight keeps this instant for a 7B model.
-    """
-    digest = hashlib.sha256()
-    for name, param in model.named_parameters():
-        digest.update(f"{name}:{tuple(param.shape)}:{param.dtype}".encode())
-        head = param.detach().reshape(-1)[:values_per_tensor].to("cpu", torch.float32)
-        digest.update(head.numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def checkpoint_fingerprint(directory: str | Path) -> str:
-    """A digest of a checkpoint directory's files (names and full contents).
-
-    Used where the policy arrives as a directory: the driver then never loads the model just to
-    name a cache (with Ray the model lives only in the actors). Reading every byte costs a few
-    seconds per GB; anything less (sizes, mtimes, a slice) lets a retrained checkpoint of the
-    same shape reuse another policy's scores.
-    """
-    digest = hashlib.sha256()
-    root = Path(directory)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -141,8 +104,8 @@ class PolicySource:
         else:
             path = resolve_path(self.spec)
             weights = (checkpoint_fingerprint(path) if Path(path).is_dir()
-                       else hashlib.sha256(path.encode()).hexdigest())  # a hub id: its name
+                       else digest(path, length=None))  # a hub id: its name
         spec = self.loaded.spec if self.loaded is not None else self.spec
         settings = (self.generation.engine, self.generation.seed, spec.dtype,
                     spec.attn_implementation, spec.min_pixels, spec.max_pixels)
-        return hashlib.sha256(f"{weights}|{settings!r}".encode()).hexdigest()[:16]
+        return digest(f"{weights}|{settings!r}")

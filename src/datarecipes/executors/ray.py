@@ -28,17 +28,14 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from datarecipes.config import require
-
-if TYPE_CHECKING:
-    from datarecipes.executors import BatchFn, RowFn
+from datarecipes.executors.base import BatchFn, Carried, RowFn, output_frame
+from datarecipes.executors.params import RayExecutorParams
 
 logger = logging.getLogger(__name__)
 
@@ -49,50 +46,6 @@ TORCH_COLUMNS = "__datarecipes_torch__"
 _HIDDEN = (ROW_INDEX, TORCH_COLUMNS)
 #: Output column of the actors: one cell per batch holding the batch's result frame.
 _PART = "__datarecipes_part__"
-
-
-@dataclass(frozen=True)
-class RayExecutorParams:
-    """Where and how wide batch inference runs on Ray (``executor.ray`` in the parameters)."""
-
-    #: Cluster to join: ``auto`` = the one ``ray start --head`` started on this node (or
-    #: ``RAY_ADDRESS``), ``ray://host:10001`` = a remote one; null starts a local instance.
-    address: str | None = None
-    #: Model actors in the pool: one model copy each (e.g. one per GPU).
-    num_actors: int = 1
-    #: CPUs reserved per model actor.
-    num_cpus_per_actor: float = 1.0
-    #: GPUs per model actor; fractions pack several actors onto one GPU (0.5 = two per GPU).
-    num_gpus_per_actor: float = 0.0
-    #: CPUs reserved per ``preprocess`` task (image decoding runs as tasks, not in actors).
-    num_cpus_per_preprocess_task: float = 1.0
-    #: Times a dead model actor (OOM, node lost, segfault) is restarted; -1 = without limit.
-    max_restarts: int = 3
-    #: Times a batch whose actor died is retried on the restarted actor; -1 = without limit.
-    max_task_retries: int = 3
-    #: Batches per Ray block: more = less scheduling overhead, fewer = finer load balancing.
-    batches_per_block: int = 4
-
-    def __post_init__(self) -> None:
-        require(
-            self.num_actors >= 1, f"executor.ray.num_actors must be >= 1, got {self.num_actors}"
-        )
-        for name in ("num_cpus_per_actor", "num_gpus_per_actor", "num_cpus_per_preprocess_task"):
-            value = getattr(self, name)
-            require(value >= 0, f"executor.ray.{name} must be >= 0, got {value}")
-        if self.num_gpus_per_actor > 1:
-            require(
-                float(self.num_gpus_per_actor).is_integer(),
-                "executor.ray.num_gpus_per_actor above 1 must be a whole number, got "
-                f"{self.num_gpus_per_actor}",
-            )
-        for name in ("max_restarts", "max_task_retries"):
-            value = getattr(self, name)
-            require(value >= -1, f"executor.ray.{name} must be >= -1 (-1 = no limit), got {value}")
-        require(
-            self.batches_per_block >= 1,
-            f"executor.ray.batches_per_block must be >= 1, got {self.batches_per_block}",
-        )
 
 
 def ensure_ray(address: str | None) -> None:
@@ -146,26 +99,6 @@ def _protocol_batch(batch: Mapping[str, np.ndarray], torch_columns: set[str]) ->
     return out
 
 
-def output_frame(out: Mapping[str, Sequence[Any]], n_rows: int, where: str) -> pd.DataFrame:
-    """A batch function's columns as a frame, built as ``LocalExecutor`` builds it."""
-    part = pd.DataFrame(
-        {k: v if isinstance(v, np.ndarray) else list(v) for k, v in out.items()}
-    )
-    if len(part) != n_rows:
-        raise ValueError(
-            f"{where}: the batch function returned {len(part)} rows for a batch of {n_rows}"
-        )
-    return part
-
-
-@dataclass(frozen=True)
-class _Frame:
-    """A batch's result frame as an opaque object. A bare DataFrame would not survive the trip:
-    it has ``__array__``, so Ray turns an all-numeric frame into a tensor of its values."""
-
-    frame: pd.DataFrame
-
-
 class _BatchActor:
     """One model per actor: ``fn_factory()`` runs in ``__init__``, batches run in ``__call__``."""
 
@@ -190,8 +123,10 @@ class _BatchActor:
         # The batch's frame travels whole, as one object: converting it to Arrow and back
         # would change dtypes (pandas' ``str`` → ``string[pyarrow]``, float32 → ``float[pyarrow]``)
         # and the result would no longer equal the local executor's concatenation of frames.
+        # (A bare DataFrame would not survive either: it has ``__array__``, so Ray would turn
+        # an all-numeric frame into a tensor of its values.)
         cell = np.empty(1, dtype=object)
-        cell[0] = _Frame(part)
+        cell[0] = Carried(part)
         return {_PART: cell}
 
 
@@ -213,7 +148,7 @@ class RayExecutor:
         if len(rows) == 0:
             return pd.DataFrame()
         ds = self._dataset(fn_factory, rows, batch_size, preprocess, desc)
-        parts = [row[_PART].frame for row in ds.take_all()]
+        parts = [row[_PART].value for row in ds.take_all()]
         return _restore_order(parts, len(rows), desc)
 
     def iter_batches(
@@ -232,7 +167,7 @@ class RayExecutor:
         ds = self._dataset(fn_factory, rows, batch_size, preprocess, desc)
         seen = 0
         for row in ds.iter_rows():
-            part = row[_PART].frame
+            part = row[_PART].value
             start = int(part[ROW_INDEX].iloc[0])
             seen += len(part)
             yield start, part.drop(columns=ROW_INDEX).reset_index(drop=True)

@@ -1,7 +1,7 @@
 """Peak memory and time of per-token logprobs + entropy: chunked/fused kernels vs naive logits.
 
-    PYTHONPATH=src python benchmarks/kernels.py                 # CPU, T=512 d=256, V=32k/152k
-    PYTHONPATH=src python benchmarks/kernels.py --device cuda   # GPU, T=4096 d=896, bf16
+    PYTHONPATH=src python kernels/benchmarks/logprobs.py  # CPU, T=512 d=256, V=32k/152k
+    PYTHONPATH=src python kernels/benchmarks/logprobs.py --device cuda  # GPU, T=4096 d=896, bf16
 
 Implementations: ``naive`` (``h @ W.T`` -> log_softmax, the baseline, measured in the same run),
 ``chunked`` (our torch path), ``triton`` (our fused Triton forward + chunked backward, CUDA only)
