@@ -64,7 +64,8 @@ def combine_dedup(tables: list[pd.DataFrame], *, key: str, keep: KeepParams = DE
 
 
 def run_dedup(table: pd.DataFrame, params: DedupParams, *, key: str,
-              embeddings: np.ndarray | None = None, text_within: str | None = None
+              embeddings: np.ndarray | None = None,
+              text_within: str | list[str] | None = None
               ) -> pd.DataFrame:
     """Every kind in ``params.kinds`` over ``table`` (hash/signature columns already computed),
     merged on ``key`` with ``dup.any`` (see :func:`combine_dedup`).
@@ -72,7 +73,8 @@ def run_dedup(table: pd.DataFrame, params: DedupParams, *, key: str,
     ``table`` needs ``image_sha256`` (exact_image), ``image_phash`` / ``image_dhash`` (phash,
     dhash), ``text_sha256`` (exact_text), ``signature`` (minhash), and ``embeddings`` aligned
     with its rows for ``semantic``; ``keep.score_column`` for ``highest_score``.
-    ``text_within`` restricts text duplicates to rows sharing that column (e.g. the image).
+    ``text_within`` restricts text duplicates to rows sharing those column(s) (e.g.
+    image and answer of a question).
     """
     if table[key].duplicated().any():
         raise ValueError(f"dedup: key {key!r} has repeated values, e.g. "

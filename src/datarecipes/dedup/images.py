@@ -108,10 +108,11 @@ def image_hash_fn_factory(params: ImageHashParams, image_column: str = "image_pa
 def hash_images(rows: pd.DataFrame, params: ImageHashParams, executor: Any, *, key: str,
                 image_column: str = "image_path", root: str | None = None,
                 shard_size: int = 4096, batch_size: int = 256,
-                resume_dir: str | Path | None = None) -> pd.DataFrame:
+                resume_dir: str | Path | None = None) -> tuple[pd.DataFrame, Any]:
     """Hash every image of ``rows`` on ``executor``, resumable per shard under ``resume_dir``.
 
-    Returns ``[key, image_sha256, image_phash?, image_dhash?, hash_status, hash_reason]``.
+    Returns ``([key, image_sha256, image_phash?, image_dhash?, hash_status, hash_reason],
+    ShardStats)``.
     """
     from datarecipes.executors import map_shards
 
@@ -119,12 +120,12 @@ def hash_images(rows: pd.DataFrame, params: ImageHashParams, executor: Any, *, k
     if resume_dir is not None:
         kinds = "-".join(params.kinds)
         directory = Path(resume_dir) / f"imagehash-{kinds}-{params.hash_size}"
-    table, _ = map_shards(
+    table, stats = map_shards(
         executor, image_hash_fn_factory(params, image_column, root), rows[[key, image_column]],
         id_column=key, name="imagehash", shard_size=shard_size, batch_size=batch_size,
         directory=directory,
     )
-    return table
+    return table, stats
 
 
 def hex_to_uint64(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:

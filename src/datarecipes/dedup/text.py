@@ -52,11 +52,13 @@ def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=64)
-def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
-    """datasketch's optimal ``(bands, rows)`` for a Jaccard threshold."""
+def lsh_bands(threshold: float, num_perm: int, false_negative_weight: float = 0.5
+              ) -> tuple[int, int]:
+    """datasketch's optimal ``(bands, rows)`` for a Jaccard threshold and error weights."""
     from datasketch import MinHashLSH
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm,
+                     weights=(1.0 - false_negative_weight, false_negative_weight))
     return int(lsh.b), int(lsh.r)
 
 
@@ -182,13 +184,13 @@ def estimated_jaccard(sig: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarr
 
 def dedup_minhash(table: pd.DataFrame, *, key: str, params: MinHashParams = DEFAULT_MINHASH,
                   keep: KeepParams = DEFAULT_KEEP, kind: str = "minhash",
-                  signature_column: str = "signature", within: str | None = None
-                  ) -> pd.DataFrame:
+                  signature_column: str = "signature",
+                  within: str | Sequence[str] | None = None) -> pd.DataFrame:
     """Near-duplicate texts: LSH candidates verified at estimated Jaccard ≥ threshold.
 
-    ``within`` names a column (e.g. the image id of a question) that duplicates must share:
-    the same question about two images is not a duplicate, and inside one image a lower
-    threshold can catch rewordings without merging different images' templated questions.
+    ``within`` names column(s) that duplicates must share: for questions, the image (the
+    same question about two images is not a duplicate) and the answer (a reworded question
+    keeps its answer; a templated question about another object mostly does not).
 
     ``table`` holds :func:`text_signatures_batch`'s columns; rows whose ``text_status`` is not
     ``success`` are never duplicates. ``dup_distance`` is ``1 - Jaccard estimate``.
@@ -208,16 +210,18 @@ def dedup_minhash(table: pd.DataFrame, *, key: str, params: MinHashParams = DEFA
     rank = rank_order(len(table), keep, scores)
     group_ids = np.zeros(len(table), dtype=np.int64)
     if within is not None:
-        if within not in table:
-            raise ValueError(f"dedup {kind}: no column {within!r} to dedup within")
-        group_ids = pd.factorize(table[within])[0].astype(np.int64)
+        cols = [within] if isinstance(within, str) else list(within)
+        missing = [c for c in cols if c not in table]
+        if missing:
+            raise ValueError(f"dedup {kind}: no column(s) {missing} to dedup within")
+        group_ids = table.groupby(cols, sort=False, dropna=False).ngroup().to_numpy(np.int64)
     ident = np.concatenate([sig, np.where(valid, 0, np.arange(len(table)) + 1)
                             .astype(np.uint32)[:, None],
                             group_ids.astype(np.uint32)[:, None]], axis=1)
     group, leaders = collapse_identical(ident, rank)
     sub = np.flatnonzero(valid[leaders])
     lsig = sig[leaders[sub]]
-    bands, rows = lsh_bands(params.threshold, params.num_perm)
+    bands, rows = lsh_bands(params.threshold, params.num_perm, params.false_negative_weight)
     i, j = lsh_candidates(lsig, bands, rows, group_ids[leaders[sub]] if within else None)
     jaccard = estimated_jaccard(lsig, i, j)
     ok = jaccard >= params.threshold
