@@ -53,6 +53,10 @@ def hamming_pairs(queries: np.ndarray, max_distance: int, targets: np.ndarray | 
     m = chunks or choose_chunks(len(queries), len(targets), bits, max_distance)
     radius = max_distance // m
     edges = [bits * j // m for j in range(m + 1)]
+    probes = sum(math.comb(edges[1] - edges[0], r) for r in range(radius + 1))
+    if probes > 1_000_000:
+        raise ValueError(f"hamming_pairs: {m} chunk(s) for distance {max_distance} means "
+                         f"{probes} probes per chunk; use more chunks (or chunks=None)")
     tables = []
     for j in range(m):
         lo, width = edges[j], edges[j + 1] - edges[j]
