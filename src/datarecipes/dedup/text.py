@@ -80,10 +80,12 @@ def minhash_signatures(texts: Sequence[str], params: MinHashParams) -> np.ndarra
     A text without shingles (empty) gets datasketch's empty signature (all ``2^32-1``).
     """
     a, b = permutations(params.num_perm, params.seed)
+    a, b = a[:, None], b[:, None]
     hashes, owner = shingle_hashes(texts, params.shingle, params.ngram)
-    sig = np.full((len(texts), params.num_perm), _MAX_HASH, dtype=np.uint64)
+    # (num_perm, texts): each permutation's row is contiguous for the per-text minimum.
+    sig = np.full((params.num_perm, len(texts)), _MAX_HASH, dtype=np.uint64)
     if len(hashes) == 0:
-        return sig.astype(np.uint32)
+        return sig.T.astype(np.uint32)
     bounds = np.searchsorted(owner, np.arange(len(texts) + 1))
     # Cut at text boundaries into blocks of about _SHINGLE_BLOCK shingles.
     cuts = np.searchsorted(bounds, np.arange(0, len(hashes), _SHINGLE_BLOCK), "right") - 1
@@ -93,12 +95,15 @@ def minhash_signatures(texts: Sequence[str], params: MinHashParams) -> np.ndarra
             s0, s1 = bounds[t0], bounds[t1]
             if s1 == s0:
                 continue
-            h = hashes[s0:s1, None]
-            phv = ((a[None, :] * h + b[None, :]) % _PRIME) & _MAX_HASH
+            # datasketch's ((a*h + b) mod 2^64) mod (2^61-1), then the low 32 bits; in place.
+            phv = a * hashes[None, s0:s1]
+            phv += b
+            phv %= _PRIME
+            phv &= _MAX_HASH
             present = np.flatnonzero(bounds[t0 + 1 : t1 + 1] > bounds[t0:t1]) + t0
             starts = bounds[present] - s0
-            sig[present] = np.minimum.reduceat(phv, starts, axis=0)
-    return sig.astype(np.uint32)
+            sig[:, present] = np.minimum.reduceat(phv, starts, axis=1)
+    return np.ascontiguousarray(sig.T).astype(np.uint32)
 
 
 def text_signatures_batch(batch: Mapping[str, Sequence[Any]], params: MinHashParams,
