@@ -71,3 +71,21 @@ def test_keep_policy_and_invalid_rows():
     assert (table.loc[["e", "f"], "semantic_cluster"] == -1).all()
     with pytest.raises(ValueError, match="2-D"):
         dedup_semantic(keys, np.zeros(6))
+
+
+def test_centroids_from_a_sample_label_the_pool_per_shard():
+    """k-means trained on a sample, clusters assigned shard by shard, then SemDeDup with the
+    labels: the same duplicates as one in-memory run with those labels."""
+    from datarecipes.dedup import assign_clusters, kmeans_centroids
+    from datarecipes.dedup.semantic import normalise_rows
+
+    keys, x, _ = _embeddings(2)
+    unit, _ = normalise_rows(x)
+    params = SemanticParams(n_clusters=8)
+    centroids = kmeans_centroids(unit[::4], params, n_total=len(unit))
+    labels = np.concatenate([assign_clusters(unit[s : s + 400], centroids)
+                             for s in range(0, len(unit), 400)])
+    assert np.array_equal(labels, assign_clusters(unit, centroids))
+    table = dedup_semantic(keys, x, params=params, labels=labels)
+    assert table["dup.semantic"].sum() >= 145
+    assert (table["semantic_cluster"].to_numpy() == labels).all()

@@ -161,3 +161,23 @@ def test_normalisation_is_shared_and_configurable():
 
     assert normalise_text("  Ｃafé,  CUBE!\n") == "café cube"
     assert normalise_text("A,B", TextNormParams(strip_punctuation=False)) == "a,b"
+
+
+def test_signing_on_the_executor_is_resumable(tmp_path):
+    from datarecipes.dedup import sign_texts
+    from datarecipes.executors import LocalExecutor
+
+    rows = pd.DataFrame({"k": [f"t{i}" for i in range(10)],
+                         "text": [f"caption number {i % 4} of the pool" for i in range(10)]})
+    table, first = sign_texts(rows, MinHashParams(), LocalExecutor(), key="k", shard_size=4,
+                              batch_size=3, resume_dir=tmp_path)
+    again, second = sign_texts(rows, MinHashParams(), LocalExecutor(), key="k", shard_size=4,
+                               batch_size=3, resume_dir=tmp_path)
+    assert (first.computed, second.reused) == (3, 3)
+    a, b = dedup_minhash(table, key="k"), dedup_minhash(again, key="k")
+    pd.testing.assert_frame_equal(a, b)
+    assert a["dup.minhash"].sum() == 6  # 10 texts, 4 distinct
+    # Other settings never reuse these shards.
+    _, other = sign_texts(rows, MinHashParams(ngram=3), LocalExecutor(), key="k", shard_size=4,
+                          batch_size=3, resume_dir=tmp_path)
+    assert other.reused == 0

@@ -114,10 +114,14 @@ def dedup_decisions(table: pd.DataFrame, *, key: str, kind: str = "any",
     dist_col = f"dup_distance.{kind}"
     dist = table[dist_col].to_numpy(dtype=np.float64) if dist_col in table else None
     how = table["dup_kind.any"].to_numpy(dtype=object) if kind == "any" else None
+    cluster = table[f"dup_cluster.{kind}"].to_numpy()
+    members = pd.Series(cluster[dup]).value_counts().to_dict()
     reasons = []
     for i in range(len(table)):
         if not dup[i]:
-            reasons.append("kept (not a duplicate of a kept sample)")
+            n = members.get(cluster[i], 0)
+            reasons.append(f"kept: representative of {n} duplicate(s)" if n else
+                           "kept: no duplicate")
             continue
         what = how[i] if how is not None else kind
         detail = f" ({what} distance {dist[i]:g})" if dist is not None else f" ({what})"

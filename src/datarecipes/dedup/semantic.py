@@ -40,25 +40,45 @@ def default_clusters(n: int) -> int:
     return max(1, min(int(math.sqrt(n)), n // 100))
 
 
-def kmeans_labels(x: np.ndarray, params: SemanticParams) -> np.ndarray:
-    """Spherical-ish k-means labels of unit rows ``x`` (faiss or scikit-learn)."""
-    k = params.n_clusters or default_clusters(len(x))
-    k = min(k, len(x))
-    if k <= 1:
-        return np.zeros(len(x), dtype=np.int64)
-    if params.backend == "faiss":
+def kmeans_centroids(x: np.ndarray, params: SemanticParams, n_total: int | None = None
+                     ) -> np.ndarray:
+    """k-means centroids of unit rows ``x`` (faiss or scikit-learn), as unit rows.
+
+    ``x`` may be a sample of a larger pool of ``n_total`` rows (the cluster count follows the
+    pool); :func:`assign_clusters` then labels the pool shard by shard.
+    """
+    k = params.n_clusters or default_clusters(n_total or len(x))
+    k = max(1, min(k, len(x)))
+    if k == 1:
+        centroids = x.mean(axis=0, keepdims=True)
+    elif params.backend == "faiss":
         import faiss
 
         km = faiss.Kmeans(x.shape[1], k, niter=params.iterations, seed=params.seed,
                           spherical=True, verbose=False)
-        km.train(x)
-        _, labels = km.index.search(x, 1)
-        return labels.ravel().astype(np.int64)
-    from sklearn.cluster import MiniBatchKMeans
+        km.train(np.ascontiguousarray(x, dtype=np.float32))
+        centroids = km.centroids
+    else:
+        from sklearn.cluster import MiniBatchKMeans
 
-    km = MiniBatchKMeans(n_clusters=k, max_iter=params.iterations, random_state=params.seed,
-                         batch_size=max(1024, 4 * k), n_init=1)
-    return km.fit_predict(x).astype(np.int64)
+        km = MiniBatchKMeans(n_clusters=k, max_iter=params.iterations,
+                             random_state=params.seed, batch_size=max(1024, 4 * k), n_init=1)
+        centroids = km.fit(x).cluster_centers_
+    c, _ = normalise_rows(centroids)
+    return c
+
+
+def assign_clusters(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Nearest centroid (by cosine) of each unit row of ``x``; one batch at a time."""
+    labels = np.zeros(len(x), dtype=np.int64)
+    for s in range(0, len(x), 16384):
+        labels[s : s + 16384] = (x[s : s + 16384] @ centroids.T).argmax(axis=1)
+    return labels
+
+
+def kmeans_labels(x: np.ndarray, params: SemanticParams) -> np.ndarray:
+    """Cluster labels of unit rows ``x``: :func:`kmeans_centroids`, then nearest centroid."""
+    return assign_clusters(x, kmeans_centroids(x, params))
 
 
 def _resolve_cluster(x: np.ndarray, members: np.ndarray, threshold: float,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -132,6 +133,30 @@ def text_signature_fn_factory(params: MinHashParams, normalise: TextNormParams =
                                  text_column=text_column)
 
     return factory
+
+
+def sign_texts(rows: pd.DataFrame, params: MinHashParams, executor: Any, *, key: str,
+               text_column: str = "text", normalise: TextNormParams = DEFAULT_NORM,
+               shard_size: int = 65536, batch_size: int = 4096,
+               resume_dir: str | Path | None = None) -> tuple[pd.DataFrame, Any]:
+    """:func:`text_signatures_batch` over ``rows`` on ``executor``, resumable per shard.
+
+    Shards go to ``resume_dir/minhash-<shingle><n>-<perms>-<seed>-<normalisation>/``, so other
+    signature settings never reuse them. Returns ``(table, ShardStats)``.
+    """
+    from datarecipes.executors import map_shards
+
+    directory = None
+    if resume_dir is not None:
+        norm = "".join(str(int(v)) for v in (normalise.casefold, normalise.strip_punctuation,
+                                              normalise.collapse_whitespace))
+        directory = Path(resume_dir) / (f"minhash-{params.shingle}{params.ngram}-"
+                                        f"{params.num_perm}-{params.seed}-{norm}")
+    return map_shards(
+        executor, text_signature_fn_factory(params, normalise, text_column),
+        rows[[key, text_column]], id_column=key, name="minhash", shard_size=shard_size,
+        batch_size=batch_size, directory=directory,
+    )
 
 
 def signature_matrix(values: Sequence[Any], num_perm: int) -> np.ndarray:
