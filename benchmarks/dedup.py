@@ -16,7 +16,8 @@ Usage: ``PYTHONPATH=src python benchmarks/dedup.py [--images 100000] [--captions
     vocabulary, 10 % planted near copies with one word changed). Ours: vectorised signatures
     (:func:`text_signatures_batch`) + numpy banding (:func:`dedup_minhash`). Baseline: the
     plain datasketch loop — ``MinHash.update_batch`` per caption, ``MinHashLSH.insert``, then
-    ``query`` per caption — on ``--datasketch-sample`` captions. Rates are samples per CPU
+    ``query`` per caption — on ``--datasketch-sample`` captions, and the same loop with one
+    ``MinHash.update`` per shingle on a fifth of them. Rates are samples per CPU
     second of this process (one core: numpy's element-wise ops and sorts are single-threaded).
 (c) **SemDeDup** over ``--embeddings`` unit vectors of ``--dim`` dimensions (a mixture of
     Gaussians, 10 % planted near copies): k-means (faiss; and scikit-learn's MiniBatchKMeans
@@ -152,9 +153,23 @@ def bench_minhash(n: int, sample: int, seed: int = 0) -> None:
     print(f"    baseline datasketch loop (update_batch + insert + query), {sample:,} "
           f"captions: {base_cpu:.1f} s CPU = {sample / base_cpu:,.0f} captions per CPU second "
           f"({pairs:,} candidate links, unverified) -> ours x{(n / cpu) / (sample / base_cpu):.1f}")
+    small = sub[: max(1, sample // 5)]
+    start = _clock()
+    lsh = MinHashLSH(threshold=params.threshold, num_perm=params.num_perm)
+    for i, t in enumerate(small):
+        words = normalise_text(t).split()
+        m = MinHash(num_perm=params.num_perm, seed=params.seed)
+        for k in range(len(words) - 1):
+            m.update(" ".join(words[k : k + 2]).encode())
+        lsh.insert(i, m)
+        lsh.query(m)
+    _, one_cpu = _since(start)
+    print(f"    baseline datasketch loop, one MinHash.update per shingle, {len(small):,} "
+          f"captions: {len(small) / one_cpu:,.0f} captions per CPU second -> ours "
+          f"x{(n / cpu) / (len(small) / one_cpu):.1f}")
 
 
-def bench_semantic(n: int, dim: int, sample: int, seed: int = 0) -> None:
+def bench_semantic(n: int, dim: int, sample: int, backends: list[str], seed: int = 0) -> None:
     from datarecipes.dedup import SemanticParams, dedup_semantic
     from datarecipes.dedup.semantic import default_clusters
 
@@ -170,7 +185,7 @@ def bench_semantic(n: int, dim: int, sample: int, seed: int = 0) -> None:
     keys = pd.Series(np.arange(n), name="id")
     k = default_clusters(n)
     print(f"(c) SemDeDup, {n:,} embeddings x {dim}, {k} clusters, cosine >= 0.95:")
-    for backend in ("faiss", "sklearn"):
+    for backend in backends:
         start = _clock()
         result = dedup_semantic(keys, x, params=SemanticParams(backend=backend, iterations=10))
         wall, cpu = _since(start)
@@ -197,6 +212,8 @@ def main() -> None:
     p.add_argument("--embeddings", type=int, default=200_000)
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--cosine-sample", type=int, default=4_096)
+    p.add_argument("--backends", nargs="+", choices=["faiss", "sklearn"],
+                   default=["faiss", "sklearn"], help="k-means backends timed in (c)")
     p.add_argument("--only", choices=["phash", "minhash", "semantic"], default=None)
     args = p.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -205,7 +222,7 @@ def main() -> None:
     if args.only in (None, "minhash"):
         bench_minhash(args.captions, args.datasketch_sample)
     if args.only in (None, "semantic"):
-        bench_semantic(args.embeddings, args.dim, args.cosine_sample)
+        bench_semantic(args.embeddings, args.dim, args.cosine_sample, args.backends)
 
 
 if __name__ == "__main__":

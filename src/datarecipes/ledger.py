@@ -198,8 +198,9 @@ def funnel_figure(ledger: pd.DataFrame, title: str = "samples per stage"):
         ax.text(seen, yi, f" {kept}/{seen}", va="center", fontsize=8)
     ax.set_yticks(y, counts["stage"])
     ax.set_xlabel("samples")
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(0, max(1, int(counts["seen"].max()) if len(counts) else 1) * 1.15)
+    ax.set_title(title, pad=18)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

@@ -112,8 +112,8 @@ def hamming_pairs_bruteforce(queries: np.ndarray, max_distance: int,
     self_join = targets is None
     targets = queries if targets is None else np.asarray(targets, dtype=np.uint64)
     out_q, out_t, out_d = [], [], []
-    for start in range(0, len(queries), 1024):
-        q = queries[start : start + 1024]
+    for start in range(0, len(queries), 256):  # 256 x targets bytes of distances at a time
+        q = queries[start : start + 256]
         dist = np.bitwise_count(q[:, None] ^ targets[None, :])
         if self_join:
             dist[np.arange(len(q))[:, None] + start >= np.arange(len(targets))[None, :]] = 255
