@@ -11,7 +11,19 @@ Whole-pool steps (build an index over those columns, resolve groups): :func:`ded
 
 Each dedup kind returns one row per sample, keyed by the samples' own key, with
 ``dup.<kind>``, ``dup_cluster.<kind>``, ``dup_of.<kind>`` and ``dup_distance.<kind>``, which
-filter rules read directly (``!dup.phash & top(clip, 0.7)``).
+filter rules read directly (``!dup.phash & top(clip, 0.7)``, or
+``top(clip, 0.7, !dup.any)`` to rank only the non-duplicates).
+
+A pipeline wires it as (nodes stay pure; the executor and resume folder come from params)::
+
+    params = from_params(DedupParams, section, "parameters_x.yml: dedup")
+    hashes, _ = hash_images(pool, params.images, executor, key="image_id", root=world_root,
+                            resume_dir=resume)            # per shard, resumable
+    texts, _ = sign_texts(pool.rename(columns={"caption": "text"}), params.text, executor,
+                          key="image_id", normalise=params.normalise, resume_dir=resume)
+    table = pool.merge(hashes, on="image_id").merge(texts, on="image_id")
+    dups = run_dedup(table, params, key="image_id", embeddings=clip_embeddings)
+    ledger = ledger.append(ledger, dedup_decisions(dups, key="image_id", kind="any"))
 """
 
 from datarecipes.dedup.combine import (
