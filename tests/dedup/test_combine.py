@@ -55,6 +55,19 @@ def test_run_dedup_all_kinds_and_rules(planted_pool, world):
     assert not (mask & result["dup.phash"].to_numpy()).any()
     assert mask.sum() >= 1
     assert apply_rule(result, "dup_distance.phash <= 0").sum() >= 1
+    # The combined decision's ledger rows name the kept sample and the kind and distance.
+    from datarecipes.dedup import dedup_decisions
+    from datarecipes.ledger import scores_of
+
+    rows = dedup_decisions(result, key="image_id", kind="any").set_index("sample_id")
+    dropped = result.loc[result["dup.any"]].iloc[0]
+    row = rows.loc[str(dropped["image_id"])]
+    assert not row["kept"] and row["ref"] == dropped["dup_of.any"]
+    assert row["reason"].startswith(f"near duplicate of {dropped['dup_of.any']} "
+                                    f"({dropped['dup_kind.any']} distance")
+    assert "dup_distance.phash" in scores_of(row.to_dict())
+    rep = rows.loc[str(dropped["dup_of.any"])]
+    assert rep["kept"] and rep["reason"].startswith("kept: representative of")
 
 
 def test_parameter_sections_are_registered_and_checked():

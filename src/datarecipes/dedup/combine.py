@@ -124,10 +124,18 @@ def dedup_decisions(table: pd.DataFrame, *, key: str, kind: str = "any",
                            "kept: no duplicate")
             continue
         what = how[i] if how is not None else kind
-        detail = f" ({what} distance {dist[i]:g})" if dist is not None else f" ({what})"
+        col = f"dup_distance.{what}"
+        # The combined link's own kind's distance (to that kind's representative).
+        d = table[col].iat[i] if col in table and dup_of[i] == table[f"dup_of.{what}"].iat[i] \
+            else (dist[i] if dist is not None else np.nan)
+        detail = f" ({what} distance {d:g})" if not np.isnan(d) else f" ({what})"
         reasons.append(f"near duplicate of {dup_of[i]}{detail}")
-    score_cols = [c for c in table.columns if c.endswith(f".{kind}") and c != f"dup.{kind}"
-                  and not c.startswith("dup_of.")]
+    if kind == "any":
+        score_cols = [c for c in table.columns
+                      if c.startswith(("dup_distance.", "dup.")) and c != "dup.any"]
+        score_cols += ["dup_cluster.any", "dup_kind.any"]
+    else:
+        score_cols = [f"dup_cluster.{kind}", f"dup_distance.{kind}"]
     return decisions(table[key], stage=stage or f"dedup.{kind}", rule=f"!dup.{kind}",
                      kept=~dup, reason=reasons, scores=table[score_cols], ref=dup_of)
 
