@@ -91,3 +91,52 @@ def test_apply_rules_gives_one_mask_per_rule(table):
     masks = apply_rules(table, {"a": "clip >= 0.28", "b": PRESETS["mlm_filter_best"]})
     assert list(masks.columns) == ["a", "b"]
     assert masks["a"].dtype == bool and masks["b"].sum() == 2
+
+
+@pytest.fixture
+def dedup_table(table) -> pd.DataFrame:
+    # Columns as datarecipes.dedup writes them (dotted names, a nullable cluster id).
+    return table.assign(**{
+        "dup.phash": [False, True, False, False, False, True],
+        "dup_distance.phash": [NAN, 2.0, 0.0, NAN, NAN, 3.0],
+        "dup_cluster.phash": [-1, 0, 0, -1, -1, 1],
+        "contaminated.heldout": pd.array([False, False, None, False, True, False],
+                                         dtype="boolean"),
+    })
+
+
+def test_dedup_columns_negation_and_top(dedup_table):
+    # The example: drop pHash duplicates, keep the top 70 % by CLIP.
+    got = apply_rule(dedup_table, "!dup.phash & top(clip, 0.7)")
+    top = apply_rule(dedup_table, "top(clip, 0.7)")  # 5 known -> 4 kept: rows 1, 2, 3, 5
+    assert top.tolist() == [False, True, True, True, False, True]
+    assert got.tolist() == [False, False, True, True, False, False]
+    assert rule_columns(parse_rule("!dup.phash & top(clip, 0.7)")) == {"dup.phash", "clip"}
+    # Distances compare like scores; NaN (no duplicate) is unknown, so never kept by <=.
+    assert apply_rule(dedup_table, "dup_distance.phash <= 2").tolist() == [
+        False, True, True, False, False, False]
+    # A nullable boolean: the missing flag is unknown, so ! does not keep it.
+    assert apply_rule(dedup_table, "!contaminated.heldout").tolist() == [
+        True, True, False, True, False, True]
+
+
+def test_top_within_a_condition_ranks_only_those_rows(dedup_table):
+    # Non-duplicates with a CLIP score: rows 0, 2, 3 -> ceil(0.66 * 3) = 2: rows 3, 2.
+    got = apply_rule(dedup_table, "top(clip, 0.66, !dup.phash)")
+    assert got.tolist() == [False, False, True, True, False, False]
+    assert rule_columns(parse_rule("top(clip, 0.5, !dup.phash & su > 0)")) == {
+        "clip", "dup.phash", "su"}
+    # The condition's unknowns stay unknown: a row without the flag is not kept.
+    got = apply_rule(dedup_table, "top(clip, 1, !contaminated.heldout)")
+    assert got.tolist() == [True, True, False, True, False, True]
+    with pytest.raises(RuleError):
+        parse_rule("top(clip, 0.5, )")
+
+
+def test_a_bare_non_boolean_column_is_refused(dedup_table):
+    with pytest.raises(RuleError, match="'dup_cluster.phash' is not boolean.*compare it"):
+        apply_rule(dedup_table, "!dup_cluster.phash")
+    with pytest.raises(RuleError, match="not boolean"):
+        apply_rule(dedup_table.assign(tag=["a", "b", "c", "d", "e", "f"]), "tag")
+    # 0/1 columns (a released uid list as integers) still read as flags.
+    assert apply_rule(dedup_table.assign(dfn01=[0, 1, 0, 1, 1, 0]), "dfn01").sum() == 3

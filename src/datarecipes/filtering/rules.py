@@ -6,13 +6,22 @@ Grammar (``!`` binds tighter than ``&``, which binds tighter than ``|``)::
     and     := unary ('&' unary)*
     unary   := '!' unary | primary
     primary := '(' expr ')'
-             | 'top' '(' NAME ',' NUMBER ')'     # the top fraction of rows by NAME
+             | 'top' '(' NAME ',' NUMBER [',' expr] ')'  # the top fraction of rows by NAME
              | NAME CMP NUMBER                   # CMP is one of >= > <= < == !=
              | NAME                              # a definition, a preset or a boolean column
 
+``NAME`` may be dotted, as the dedup and decontamination columns are (``dup.phash``,
+``dup_distance.minhash``, ``contaminated.heldout``; see :mod:`datarecipes.dedup`).
+
 A bare ``NAME`` is looked up first in the definitions passed in (parameters), then in
 :data:`PRESETS`, and otherwise read as a boolean column of the score table (e.g. a released
-DFN uid list turned into a column).
+DFN uid list turned into a column, or ``dup.phash``). A bare column that is not boolean (nor
+0/1) is refused: ``dup_cluster.phash`` alone would otherwise read "cluster id != 0".
+
+``top(clip, 0.7)`` ranks every row with a CLIP score; ``top(clip, 0.7, !dup.phash)`` ranks
+only the rows where the third argument holds (the others are not kept), so it keeps 70 % of
+the non-duplicates, where ``!dup.phash & top(clip, 0.7)`` keeps the non-duplicates among the
+top 70 % of all rows.
 
 A row whose score is missing (a failed decode or an unparseable MLLM answer: ``NaN``) is
 *unknown* for every comparison on that score, and unknowns follow SQL's three-valued logic:
@@ -80,12 +89,19 @@ class Compare:
 class Top:
     column: str
     fraction: float
+    where: Rule | None = None
 
     def evaluate(self, table: pd.DataFrame) -> Truth:
         scores = _numeric(table, self.column)
         known = ~np.isnan(scores)
+        eligible = known
+        if self.where is not None:
+            # Rows where the condition is known false are known not kept; unknown, unknown.
+            in_value, in_known = self.where.evaluate(table)
+            eligible = known & in_value & in_known
+            known = (known & in_known) | (in_known & ~in_value)
         keep = np.zeros(len(scores), dtype=bool)
-        candidates = np.flatnonzero(known)
+        candidates = np.flatnonzero(eligible)
         k = math.ceil(self.fraction * len(candidates))
         # Stable sort on the negated score: ties keep table order, so results are reproducible.
         order = candidates[np.argsort(-scores[candidates], kind="stable")]
@@ -102,7 +118,15 @@ class Column:
             raise RuleError(f"unknown column {self.column!r}; columns are {list(table.columns)}")
         values = table[self.column]
         known = values.notna().to_numpy()
-        return values.fillna(False).astype(bool).to_numpy() & known, known
+        present = values[known]
+        boolean = pd.api.types.is_bool_dtype(values) or (
+            len(present) == 0 or all(isinstance(v, (bool, np.bool_)) for v in present)
+            or (pd.api.types.is_numeric_dtype(values) and present.isin([0, 1]).all()))
+        if not boolean:
+            raise RuleError(
+                f"column {self.column!r} is not boolean (e.g. {present.iloc[0]!r}); compare it "
+                f"instead, e.g. '{self.column} >= ...'")
+        return values.where(known, False).astype(bool).to_numpy() & known, known
 
 
 @dataclass(frozen=True)
@@ -221,10 +245,14 @@ class _Parser:
             column = self.take("name")
             self.take("op", ",")
             fraction = float(self.take("number"))
+            where = None
+            if (tok := self.peek()) is not None and tok[1] == ",":
+                self.i += 1
+                where = self.parse_or()
             self.take("op", ")")
             if not 0.0 <= fraction <= 1.0:
                 raise RuleError(f"top({column}, {fraction:g}): the fraction must be in [0, 1]")
-            return Top(column, fraction)
+            return Top(column, fraction, where)
         if nxt is not None and nxt[1] in _COMPARISONS:
             self.i += 1
             return Compare(name, nxt[1], float(self.take("number")))
@@ -251,6 +279,8 @@ def parse_rule(text: str, definitions: Mapping[str, str] | None = None) -> Rule:
 
 def rule_columns(rule: Rule) -> set[str]:
     """The score columns a parsed rule reads."""
+    if isinstance(rule, Top) and rule.where is not None:
+        return {rule.column} | rule_columns(rule.where)
     if isinstance(rule, (Compare, Top, Column)):
         return {rule.column}
     if isinstance(rule, Not):
