@@ -12,12 +12,18 @@ from datarecipes.experiments import compare_arms
 from datarecipes.pipelines.thinklite_experiment import create_pipeline
 from datarecipes.pipelines.thinklite_experiment.pipeline import namespace
 from tests.thinklite.conftest import tiny_parameters
-from tests.thinklite.test_pipeline import KeptMemoryDataset
 
 pytestmark = pytest.mark.slow
 
 ARMS = ["mcts", "random", "accuracy", "all", "diverse"]
 SEEDS = [0, 1]
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """Keeps its data after the runner releases it, so the test can inspect every output."""
+
+    def _release(self) -> None:
+        pass
 
 
 def experiment_parameters(preset_cache: str) -> dict[str, object]:

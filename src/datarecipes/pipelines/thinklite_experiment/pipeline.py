@@ -69,7 +69,9 @@ def _rewired(node: Node) -> Node:
 def run_pipeline(arm: str, seed: int) -> Pipeline:
     """Parameters → select → GRPO → evaluate of one arm × seed, in its namespace."""
     parameters = Node(
-        functools.partial(run_parameters, arm=arm, seed=seed),
+        # update_wrapper: a bare partial has no __name__ for Kedro's logs.
+        functools.update_wrapper(functools.partial(run_parameters, arm=arm, seed=seed),
+                                 run_parameters),
         inputs=["params:thinklite_experiment", "params:thinklite_grpo"],
         outputs=list(RUN_INPUTS.values()),
         name="thinklite_experiment_run_parameters",
