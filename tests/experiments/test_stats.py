@@ -99,7 +99,7 @@ def test_overlap_counts_and_jaccard_within_each_seed():
     summary = compare_arms(_runs({"random": [0.1, 0.2] * 4, "mcts": [0.3, 0.2] * 4}),
                            "accuracy", "random")
     metrics = summary_metrics(summary, overlap)
-    assert metrics["overlap/mcts~random/jaccard"] == pytest.approx((0.5 + 0.0) / 2)
+    assert metrics["overlap/mcts-vs-random/jaccard"] == pytest.approx((0.5 + 0.0) / 2)
     assert metrics["mcts/mean"] == pytest.approx(0.25)
     assert "random/diff_ci_low" not in metrics  # NaN statistics are left out, not logged
 

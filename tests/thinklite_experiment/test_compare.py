@@ -41,8 +41,8 @@ def test_planted_gain_is_found_and_no_gain_straddles_zero():
     assert metrics["mcts/diff_excludes_zero"] == 1.0 and metrics["mcts/diff_ci_low"] > 0.05
     assert metrics["all/diff_ci_low"] < 0 < metrics["all/diff_ci_high"]
     assert metrics["warm_start/accuracy"] == 0.3
-    assert metrics["overlap/mcts~random/jaccard"] == pytest.approx(1 / 5)
-    assert metrics["overlap/mcts~all/shared"] == 3
+    assert metrics["overlap/mcts-vs-random/jaccard"] == pytest.approx(1 / 5)
+    assert metrics["overlap/mcts-vs-all/shared"] == 3
     assert len(overlap) == len(SEEDS) * 3
     assert list(summary["arm"]) == ARMS
     assert "Δ vs random" in page

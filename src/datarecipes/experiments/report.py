@@ -88,7 +88,7 @@ def overlap_summary(overlap: pd.DataFrame) -> pd.DataFrame:
 def summary_metrics(summary: pd.DataFrame, overlap: pd.DataFrame | None = None
                     ) -> dict[str, float]:
     """Flat ``<arm>/<statistic>`` metrics of :func:`compare_arms` (and the mean Jaccard per
-    pair of arms as ``overlap/<a>~<b>/jaccard``), for the tracking hook."""
+    pair of arms as ``overlap/<a>-vs-<b>/jaccard``, a key MLflow accepts), for the tracking hook."""
     out: dict[str, float] = {}
     for row in summary.itertuples(index=False):
         for column in SUMMARY_COLUMNS[1:]:
@@ -99,8 +99,8 @@ def summary_metrics(summary: pd.DataFrame, overlap: pd.DataFrame | None = None
                 out[f"{row.arm}/{column}"] = float(value)
     if overlap is not None and len(overlap):
         for row in overlap_summary(overlap).itertuples(index=False):
-            out[f"overlap/{row.arm_a}~{row.arm_b}/jaccard"] = float(row.jaccard)
-            out[f"overlap/{row.arm_a}~{row.arm_b}/shared"] = float(row.shared)
+            out[f"overlap/{row.arm_a}-vs-{row.arm_b}/jaccard"] = float(row.jaccard)
+            out[f"overlap/{row.arm_a}-vs-{row.arm_b}/shared"] = float(row.shared)
     return out
 
 
