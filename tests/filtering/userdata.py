@@ -135,7 +135,7 @@ def write_folder(root: Path, n_good: int = 10, kind: str = "csv") -> dict[str, s
         body = b"".join(
             b'{"file_name": "' + n.encode() + b'", "caption": "' + t + b'"}\n' for n, t in lines)
         body += b'{"file_name": "torn.png", "caption": \n'
-        expected["line %d" % (len(lines) + 1)] = "not valid JSON"
+        expected[f"line {len(lines) + 1}"] = "not valid JSON"
         (root / "metadata.jsonl").write_bytes(body)
     return expected
 
