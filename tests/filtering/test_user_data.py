@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from datarecipes.filtering.inputs import encoded_image
+from datarecipes.filtering.sources import read_source
 from tests.filtering.userdata import tree_digest, write_folder, write_parquet, write_webdataset
 from tests.helpers import run_cmd, tool_env
 
@@ -98,16 +100,26 @@ def test_readme_command_runs_on_users_pairs(layout, project_copy, tmp_path, monk
     # The kept pairs are packed into WebDataset shards, with the source's own image bytes.
     shards = sorted((root / "data/05_model_input/filtering/packed").glob("shard-*.tar"))
     assert len(shards) >= 2
-    packed_ids: list[str] = []
+    source_pairs = read_source(source, caption_column="text" if extra else None).pairs
+    original = {r["image_id"]: encoded_image(r) for r in source_pairs.to_dict("records")
+                if r["image_id"] in set(kept["image_id"])}
+    packed: dict[str, bytes] = {}
     for shard in shards:
         with tarfile.open(shard) as tar:
             members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
         for name_, data in members.items():
             if name_.endswith(".json"):
-                packed_ids += json.loads(data)["sample_ids"]
-            else:
-                Image.open(io.BytesIO(data)).load()  # a real image, decodable
-    assert sorted(packed_ids) == sorted(kept["image_id"])
+                ids = json.loads(data)["sample_ids"]
+                bin_key = name_.removesuffix(".json")
+                for slot, image_id in enumerate(ids):
+                    (image,) = [v for k, v in members.items()
+                                if k.startswith(f"{bin_key}.{slot:03d}.")]
+                    packed[image_id] = image
+    assert sorted(packed) == sorted(kept["image_id"])
+    # Byte for byte the source's own image (max_image_side: 0), and a real image.
+    assert packed == original
+    for data in packed.values():
+        Image.open(io.BytesIO(data)).load()
 
     metrics = json.loads((root / "data/08_reporting/filtering_decision_metrics.json").read_text())
     assert metrics["pairs"] == len(expected)
