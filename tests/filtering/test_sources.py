@@ -106,3 +106,17 @@ def test_source_dataset_refuses_to_save(tmp_path):
     with pytest.raises(DatasetError, match=r"imgs: is a source \(read-only\)"):
         dataset.save(pd.DataFrame({"x": [1]}))
     assert PairSourceDataset().load().builtin
+
+
+def test_compressed_shards_are_read_streaming(tmp_path):
+    import gzip
+
+    expected = write_webdataset(tmp_path / "wds")
+    for tar in sorted((tmp_path / "wds").glob("*.tar")):
+        tar.with_suffix(".tar.gz").write_bytes(gzip.compress(tar.read_bytes()))
+        tar.unlink()
+    source = read_source(str(tmp_path / "wds" / "{00000..00001}.tar.gz"))
+    _check(source.pairs, expected)
+    # No offsets into a compressed stream: the image bytes travel with the row.
+    good = source.pairs[source.pairs["key"] == "000000003"].iloc[0]
+    assert good["image_offset"] == -1 and len(good["image_bytes"]) > 0
