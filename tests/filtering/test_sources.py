@@ -120,3 +120,20 @@ def test_compressed_shards_are_read_streaming(tmp_path):
     # No offsets into a compressed stream: the image bytes travel with the row.
     good = source.pairs[source.pairs["key"] == "000000003"].iloc[0]
     assert good["image_offset"] == -1 and len(good["image_bytes"]) > 0
+
+
+def test_a_truncated_shard_keeps_its_readable_pairs(tmp_path):
+    """A download killed mid-shard: the pairs before the damage are read, the damage is a
+    decision row of its own, the other shards are whole."""
+    expected = write_webdataset(tmp_path / "wds")
+    shard = tmp_path / "wds" / "00001.tar"
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2 + 700])
+    pairs = read_source(str(tmp_path / "wds")).pairs
+    decoded = _decoded(pairs)
+    first = [k for k in expected if k.startswith("0000")]
+    assert all(decoded[k][0] == SUCCESS for k in first if not expected[k])
+    assert decoded["00001.tar#damaged"][0] == DECODE_ERROR
+    assert "damaged shard" in decoded["00001.tar#damaged"][1]
+    second = [k for k in decoded if k.startswith("0001")]
+    assert 0 < len(second) < 10  # some of the second shard survived, not all

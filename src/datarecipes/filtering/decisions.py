@@ -15,6 +15,7 @@ from datarecipes.filtering.inputs import ID_COLUMN, KEY_COLUMN, SOURCE_COLUMN, S
 
 #: Reason fragments → the reason class counted in the metrics (first match wins).
 REASON_CLASSES: tuple[tuple[str, str], ...] = (
+    ("damaged shard", "damaged_shard"),
     ("not UTF-8", "caption_not_utf8"),
     ("empty caption", "empty_caption"),
     ("no caption", "no_caption"),

@@ -186,6 +186,10 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 _KEY_EXT = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")  # webdataset's base_plus_ext
 
 
+class _DamagedShard(Exception):
+    pass
+
+
 def _tar_members(path: str) -> Iterator[tuple[str, str, tarfile.TarInfo, tarfile.TarFile]]:
     """(key, extension, member, tar) in file order; the tar is read header by header."""
     compressed = path.endswith((".gz", ".tgz"))
@@ -193,9 +197,11 @@ def _tar_members(path: str) -> Iterator[tuple[str, str, tarfile.TarInfo, tarfile
         tar = tarfile.open(path, mode="r|*" if compressed else "r:")
     except (tarfile.TarError, OSError) as err:
         raise DatasetError(f"{path}: not a readable tar shard: {err}") from err
+    last = "the first member"
     with tar:
         try:
             for member in tar:
+                last = member.name
                 if not member.isfile():
                     continue
                 match = _KEY_EXT.match(member.name)
@@ -203,8 +209,9 @@ def _tar_members(path: str) -> Iterator[tuple[str, str, tarfile.TarInfo, tarfile
                     continue
                 yield match.group(1), match.group(2).lower(), member, tar
         except tarfile.TarError as err:
-            raise DatasetError(f"{path}: tar shard is damaged after {member.name}: {err}"
-                               ) from err
+            # A download killed mid-shard: the members before the damage are still pairs.
+            raise _DamagedShard(f"tar shard is damaged after {last}: {err}; the members "
+                                f"after it cannot be read") from err
 
 
 def read_webdataset(shards: Sequence[str]) -> pd.DataFrame:
@@ -213,16 +220,26 @@ def read_webdataset(shards: Sequence[str]) -> pd.DataFrame:
     for shard in shards:
         compressed = shard.endswith((".gz", ".tgz"))
         samples: dict[str, dict[str, Any]] = {}
-        for key, ext, member, tar in _tar_members(shard):
-            sample = samples.setdefault(key, {})
-            if ext in IMAGE_EXTENSIONS and "image" not in sample:
-                sample["image"] = (member.offset_data, member.size, ext)
-                if compressed:  # no offsets into a compressed stream: keep the bytes
-                    sample["data"] = tar.extractfile(member).read()
-            elif ext in ("txt", "json"):
-                sample[ext] = tar.extractfile(member).read()
+        damage = ""
+        try:
+            for key, ext, member, tar in _tar_members(shard):
+                sample = samples.setdefault(key, {})
+                if ext in IMAGE_EXTENSIONS and "image" not in sample:
+                    sample["image"] = (member.offset_data, member.size, ext)
+                    if compressed:  # no offsets into a compressed stream: keep the bytes
+                        sample["data"] = tar.extractfile(member).read()
+                elif ext in ("txt", "json"):
+                    sample[ext] = tar.extractfile(member).read()
+        except (_DamagedShard, tarfile.TarError, EOFError, OSError) as err:
+            if isinstance(err, OSError) and not samples:
+                raise DatasetError(f"{shard}: not a readable tar shard: {err}") from err
+            damage = str(err)
+            logger.warning("%s: %s", shard, damage)
         for key, sample in samples.items():
             rows.append(_webdataset_row(shard, key, sample, compressed))
+        if damage:  # one decision row stands for what could not be read
+            name = f"{Path(shard).name}#damaged"
+            rows.append(_row(name, name, shard, reason=f"damaged shard: {damage}"))
     return _frame(rows)
 
 
