@@ -154,3 +154,25 @@ def test_writing_into_the_source_is_refused(project_copy, tmp_path, monkeypatch)
 
     with pytest.raises(DatasetError, match="is a source"):
         PairSourceDataset(path=str(user)).save({"any": "data"})
+
+
+@pytest.mark.parametrize("given", [None, "relative"])
+def test_the_catalog_as_kedro_builds_it(given, project_copy, tmp_path, monkeypatch):
+    """Without the runtime parameter the source is the built-in world (Kedro makes relative
+    `path` values absolute: the default must survive that); a relative source path is
+    relative to the project."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    root = project_copy()
+    if given:
+        write_folder(root / "mine")
+    monkeypatch.chdir(root)
+    bootstrap_project(root)
+    params = {"filtering_source": "mine"} if given else {}
+    with KedroSession.create(project_path=root, runtime_params=params) as session:
+        source = session.load_context().catalog.load("filtering_source")
+    if given:
+        assert source.format == "folder" and len(source.pairs) == 14
+    else:
+        assert source.builtin

@@ -60,8 +60,9 @@ from datarecipes.io.sources import ReadOnlyDataset
 
 logger = logging.getLogger(__name__)
 
-#: Path value meaning "no source given: the recipe's built-in world".
-BUILTIN = "builtin"
+#: Path value meaning "no source given: the recipe's built-in world". URL-shaped, so Kedro
+#: does not turn it into a path under the project as it does with relative ``path`` values.
+BUILTIN = "builtin://filtering_world"
 Format = Literal["auto", "webdataset", "parquet", "folder"]
 FORMATS: tuple[str, ...] = ("auto", "webdataset", "parquet", "folder")
 IMAGE_EXTENSIONS: tuple[str, ...] = ("jpg", "jpeg", "png", "webp")
@@ -77,7 +78,7 @@ _METADATA_NAMES = ("metadata.csv", "metadata.jsonl")
 class PairSource:
     """What the source dataset loads: the built-in world (``pairs is None``) or a user's pairs."""
 
-    #: The path as given (``builtin`` for the world).
+    #: The path as given (:data:`BUILTIN` for the world).
     origin: str = BUILTIN
     #: The layout read (``webdataset``, ``parquet``, ``folder``), None for the world.
     format: str | None = None
@@ -469,11 +470,11 @@ class PairSourceDataset(ReadOnlyDataset[PairSource]):
 
         filtering_source:
           type: datarecipes.filtering.sources.PairSourceDataset
-          path: ${runtime_params:filtering_source, builtin}
+          path: ${runtime_params:filtering_source, builtin://filtering_world}
           format: ${runtime_params:filtering_source_format, auto}
 
-    ``path: builtin`` loads a :class:`PairSource` without pairs: the recipe builds its own
-    world. Saving is refused (:class:`ReadOnlyDataset`).
+    ``path: builtin://filtering_world`` loads a :class:`PairSource` without pairs: the
+    recipe builds its own world. Saving is refused (:class:`ReadOnlyDataset`).
     """
 
     def __init__(self, path: str = BUILTIN, format: str = "auto",
@@ -494,7 +495,7 @@ class PairSourceDataset(ReadOnlyDataset[PairSource]):
     def _load(self) -> PairSource:
         # Two nodes read the source (world or not, then the pairs): read the files once.
         if self._cache is None:
-            if self._source_path in (BUILTIN, "", "None", "null"):
+            if self._source_path in (BUILTIN, "builtin", "", "None", "null"):
                 self._cache = PairSource()
             else:
                 self._cache = read_source(
@@ -506,7 +507,7 @@ class PairSourceDataset(ReadOnlyDataset[PairSource]):
         return self._cache
 
     def _exists(self) -> bool:
-        if self._source_path == BUILTIN:
+        if self._source_path in (BUILTIN, "builtin"):
             return True
         try:
             return bool(expand_paths(self._source_path))

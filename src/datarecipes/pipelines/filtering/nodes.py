@@ -34,14 +34,14 @@ from datarecipes.filtering.packing import first_fit_decreasing, packing_metrics,
 from datarecipes.filtering.params import FilteringParams
 from datarecipes.filtering.rules import apply_rules, parse_rule, rule_columns
 from datarecipes.filtering.shards import write_packed_shards
-from datarecipes.filtering.sources import PairSource
+from datarecipes.filtering.sources import BUILTIN, PairSource
 from datarecipes.models.clip import LoadedClip, load_clip
 from datarecipes.pipelines.scenes.nodes import generate_scenes, scenes_metrics
 
 logger = logging.getLogger(__name__)
 WHERE = "parameters_filtering.yml: filtering"
 #: ``source`` of the built-in world's pairs in the decision table.
-BUILTIN_SOURCE = "builtin:filtering_world"
+BUILTIN_SOURCE = BUILTIN
 
 
 def _params(params: Mapping[str, Any] | FilteringParams) -> FilteringParams:
