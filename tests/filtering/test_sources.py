@@ -137,3 +137,25 @@ def test_a_truncated_shard_keeps_its_readable_pairs(tmp_path):
     assert "damaged shard" in decoded["00001.tar#damaged"][1]
     second = [k for k in decoded if k.startswith("0001")]
     assert 0 < len(second) < 10  # some of the second shard survived, not all
+
+
+def test_parquet_paths_resolve_against_image_root_and_format_can_be_named(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.filtering.userdata import caption, image_bytes
+
+    (tmp_path / "pics").mkdir()
+    for i in range(3):
+        (tmp_path / "pics" / f"{i}.png").write_bytes(image_bytes(i))
+    (tmp_path / "meta").mkdir()
+    pq.write_table(pa.table({"key": ["a", "b", "c"], "file": [f"{i}.png" for i in range(3)],
+                             "caption": [caption(i) for i in range(3)]}),
+                   tmp_path / "meta" / "pairs.bin")
+    with pytest.raises(DatasetError, match="cannot tell the source format"):
+        read_source(str(tmp_path / "meta" / "pairs.bin"))
+    source = read_source(str(tmp_path / "meta" / "pairs.bin"), format="parquet",
+                         image_column="file", image_root=str(tmp_path / "pics"))
+    assert source.pairs["key"].tolist() == ["a", "b", "c"]
+    assert all(read_row(r).ok for r in source.pairs.to_dict("records"))
+    assert str(tmp_path / "pics") in source.roots  # nothing may be written there either
