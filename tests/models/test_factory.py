@@ -99,7 +99,7 @@ def test_models_section_builds_every_role():
         where="parameters_models.yml: models",
     )
     assert section.policy.lora.target_modules == "all-linear"
-    assert section.judge.preset == "tiny-lm"
+    assert section.judge.preset == "smollm2-135m"
     with pytest.raises(ParameterError, match="unknown key"):
         from_params(ModelsParams, {"polcy": {"preset": "tiny-vlm"}}, where="models")
 

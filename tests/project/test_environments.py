@@ -101,7 +101,7 @@ def test_name_or_path_in_conf_local_replaces_the_preset(conf, tmp_path):
     spec = _tabular_spec(context)
     assert spec.name_or_path == ckpt and spec.preset is None
     # The other roles keep base's presets.
-    assert context.params["models"]["judge"]["preset"] == "tiny-lm"
+    assert context.params["models"]["judge"]["preset"] == "smollm2-135m"
 
 
 @pytest.mark.parametrize("env", [None, "gpu"])

@@ -120,7 +120,7 @@ class ModelsParams:
     #: The VLM that is trained (SFT / GRPO) and that rolls out ThinkLite's MCTS.
     policy: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-vlm"))
     #: The text LM that judges MCTS rollouts against the ground truth (ThinkLite).
-    judge: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-lm"))
+    judge: ModelSpec = field(default_factory=lambda: ModelSpec(preset="smollm2-135m"))
     #: The VLM that scores image-text pairs (MLM-Filter style MLLM scoring).
     scorer: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-vlm"))
     #: The LM fine-tuned for many-shot tabular in-context learning (MachineLearningLM).
