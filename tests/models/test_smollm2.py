@@ -103,3 +103,22 @@ def test_a_few_lora_steps_teach_a_json_answer_format(preset_cache):
     assert all(p is not None for p in parsed), outputs
     # ... and the answers are about the word asked, not a memorised training answer.
     assert sum(p == _answer(w) for p, w in zip(parsed, WORDS_HELDOUT)) >= 3, outputs
+
+
+def test_as_thinklite_judge_it_writes_the_verdict_and_rejects_wrong_answers(smollm2):
+    from datarecipes.mcts import HFPolicy
+    from datarecipes.mcts.policy import StepRequest
+    from datarecipes.mcts.prompts import judge_user_text, judge_verdict
+
+    wrong = [
+        ("How many red cubes are there?", "3", "I count five red cubes. Final Answer: \\boxed{5}"),
+        ("What is 7 + 5?", "12", "7 + 5 = 13. Final Answer: \\boxed{13}"),
+    ]
+    judge = HFPolicy(smollm2.model, smollm2.processor)
+    requests = [StepRequest(str(i), judge_user_text(q, a, [t])) for i, (q, a, t) in
+                enumerate(wrong)]
+    outs = judge.generate_steps(requests, n=1, temperature=0.0, top_p=1.0, max_new_tokens=16,
+                                stop=None, seed=0)
+    replies = [o[0].text for o in outs]
+    assert all(r.strip().startswith("The generated answer is") for r in replies), replies
+    assert [judge_verdict(r) for r in replies] == [0.0, 0.0], replies
