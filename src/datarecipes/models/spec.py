@@ -1,10 +1,12 @@
 """What model to load: a validated spec shared by every pipeline that trains or queries a model.
 
 Parameters reference models through one shared section, ``models`` in
-``conf/base/parameters_models.yml`` (overridden wholesale by ``conf/gpu/parameters_models.yml``),
-one :class:`ModelSpec` per role. A pipeline's node takes ``params:models.<role>`` and builds the
-spec with :meth:`ModelSpec.from_params`; switching every pipeline from the tiny CPU presets to
-real checkpoints is then one ``--env gpu``.
+``conf/base/parameters_models.yml`` (merged key by key with ``conf/gpu``, ``conf/local`` and
+``--params``), one :class:`ModelSpec` per role. A pipeline's node takes ``params:models`` or
+``params:models.<role>`` and builds the spec with :meth:`ModelSpec.from_params`; switching every
+pipeline from the CPU presets to real checkpoints is then one ``--env gpu``. Because the merge
+keeps the base layer's ``preset`` beside a later layer's ``name_or_path``, ``name_or_path``
+wins whenever it is set.
 """
 
 from __future__ import annotations
