@@ -77,12 +77,37 @@ class ParameterValidationHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         for name in _params_inputs(pipeline):
             section = name.removeprefix("params:")
-            # A namespaced section (``ablation.mcts.thinklite``) has its base section's schema.
-            schema = PARAMETER_SECTIONS.get(section) or PARAMETER_SECTIONS.get(
-                section.rsplit(".", 1)[-1]
-            )
+            schema = section_schema(section)
             if schema is not None:
                 from_params(schema, catalog.load(name), where=f"parameters: {section}")
+
+
+def section_schema(section: str) -> type | None:
+    """The dataclass a ``params:<section>`` input maps onto, or None when none is registered.
+
+    * a registered section: its dataclass (``scm_training``);
+    * a dotted key into one (``models.tabular_lm``, ``thinklite_ablation.mcts``): the nested
+      dataclass field's type, followed through the section's type hints;
+    * a namespaced section (``filtering_world.scenes``): its base section's dataclass.
+    """
+    import dataclasses
+    import types
+    import typing
+
+    if section in PARAMETER_SECTIONS:
+        return PARAMETER_SECTIONS[section]
+    head, *path = section.split(".")
+    schema: Any = PARAMETER_SECTIONS.get(head)
+    for key in path if schema is not None else ():
+        hint = typing.get_type_hints(schema).get(key) if dataclasses.is_dataclass(schema) else None
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # ``X | None`` → X
+            hint = next((a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)), None)
+        schema = hint if dataclasses.is_dataclass(hint) else None
+        if schema is None:
+            break
+    if schema is not None:
+        return schema
+    return PARAMETER_SECTIONS.get(section.rsplit(".", 1)[-1])
 
 
 def _git(*args: str, cwd: Path) -> str | None:
