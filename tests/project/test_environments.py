@@ -30,8 +30,11 @@ ENVIRONMENTS = sorted(
 
 
 @pytest.fixture
-def conf(tmp_path: Path) -> Path:
-    """A copy of conf/ with an empty ``local`` environment (the user's, never the project's)."""
+def conf(tmp_path: Path, vllm_importable) -> Path:
+    """A copy of conf/ with an empty ``local`` environment (the user's, never the project's).
+
+    ``-e gpu`` generates on vLLM, whose absence is refused at start-up (a test of its own in
+    tests/training): here vLLM stands in, so what is checked is the parameters."""
     root = tmp_path / "conf"
     shutil.copytree(PROJECT_ROOT / "conf", root, ignore=shutil.ignore_patterns("local"))
     (root / "local").mkdir()
