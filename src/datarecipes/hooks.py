@@ -21,8 +21,11 @@ Conventions (any pipeline, any namespace):
 from __future__ import annotations
 
 import contextvars
+import difflib
+import importlib.util
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kedro.framework.hooks import hook_impl
 
 from datarecipes.config import PARAMETER_SECTIONS, from_params
@@ -243,3 +247,206 @@ def _log_figures(name: str, value: Any) -> None:
         if hasattr(fig, "savefig"):
             suffix = f"_{key}" if key is not None else ""
             mlflow.log_figure(fig, f"plots/{name}{suffix}.png")
+
+
+# -- checks before the first node -------------------------------------------------------------
+
+#: A parameter whose flattened key ends in ``<leaf>`` with this value needs this package.
+ENGINE_PACKAGES: dict[tuple[str, str], str] = {
+    ("engine", "vllm"): "vllm",
+    ("kind", "ray"): "ray",
+}
+
+_RUNTIME_REF = re.compile(r"\$\{\s*runtime_params:\s*([A-Za-z0-9_.\-]+)")
+
+
+class PreRunCheckError(ValueError):
+    """What makes a run impossible, found before any node runs (one line per problem)."""
+
+
+def _looks_local(value: str) -> bool:
+    """A ``name_or_path`` that is a local directory rather than a hub id (``org/name``)."""
+    return value.startswith(("/", "./", "../", "~")) or value.count("/") > 1 or (
+        os.sep != "/" and os.sep in value
+    )
+
+
+def _dataset_paths(dataset: Any) -> list[str]:
+    try:
+        described = dataset._describe()
+    except Exception:  # noqa: BLE001 - a dataset that cannot describe itself has no path
+        return []
+    return [str(described[key]) for key in ("filepath", "path", "unit")
+            if isinstance(described, Mapping) and described.get(key)]
+
+
+def _exists(dataset: Any) -> bool:
+    try:
+        return bool(dataset.exists())
+    except Exception:  # noqa: BLE001 - a broken source is reported by its path below
+        return False
+
+
+def _overlaps(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+class PreRunCheckHook:
+    """Everything checkable about a run, checked before the first node runs.
+
+    Each problem is one line naming the key: an unknown parameter section in ``--params``
+    (a typo such as ``scnes.n_scenes``), a ``--params`` section or runtime parameter that
+    nothing in the selected pipeline reads, an engine whose package is not installed, a local
+    checkpoint directory that does not exist, a source dataset (a free input of the pipeline
+    that nothing in the run writes) whose path does not exist. All are reported at once, and
+    nothing has been written when they are.
+    """
+
+    def __init__(self) -> None:
+        self._known_keys: set[str] | None = None
+        self._runtime_refs: dict[str, set[str]] = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._known_keys = None
+        self._runtime_refs = {}
+        try:
+            from kedro.framework.project import settings
+
+            conf_source = Path(context.project_path) / settings.CONF_SOURCE
+            loader = settings.CONFIG_LOADER_CLASS(
+                conf_source=str(conf_source), env=context.env, **settings.CONFIG_LOADER_ARGS
+            )
+            self._known_keys = set(loader["parameters"])
+        except Exception as exc:  # noqa: BLE001 - without it the section check is skipped
+            logger.debug("pre-run check: could not load parameters without overrides: %s", exc)
+        # Runtime parameters the configuration reads itself (``${runtime_params:name}``, e.g.
+        # a catalog source path) are legitimate ``--params`` names though no section has them.
+        conf = Path(context.project_path) / "conf"
+        for path in sorted(conf.glob("*/catalog*.yml")) + sorted(conf.glob("*/catalog*/**/*.yml")):
+            self._scan_runtime_refs(path)
+        for path in sorted(conf.glob("*/parameters*.yml")):
+            self._scan_runtime_refs(path, parameters=True)
+
+    def _scan_runtime_refs(self, path: Path, parameters: bool = False) -> None:
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            return
+        for name, entry in config.items():
+            for ref in _RUNTIME_REF.findall(yaml.safe_dump(entry)):
+                users = self._runtime_refs.setdefault(ref.split(".")[0], set())
+                users.add(f"params:{name}" if parameters else str(name))
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        runtime = run_params.get("runtime_params") or {}
+        problems: list[str] = []
+        problems += self._check_overrides(runtime, pipeline)
+        params = self._pipeline_params(pipeline, catalog)
+        problems += check_engines(params)
+        problems += check_checkpoints(params)
+        problems += check_sources(pipeline, catalog)
+        if problems:
+            raise PreRunCheckError(
+                "the run cannot start (nothing was written):\n" + "\n".join(
+                    f"  - {p}" for p in problems)
+            )
+
+    @staticmethod
+    def _pipeline_params(pipeline, catalog) -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for name in _params_inputs(pipeline):
+            try:
+                value = catalog.load(name)
+            except Exception:  # noqa: BLE001 - ParameterValidationHook reports bad sections
+                continue
+            key = name.removeprefix("params:")
+            flat.update(flatten(value, key) if isinstance(value, Mapping) else {key: value})
+        return flat
+
+    def _check_overrides(self, runtime: Mapping[str, Any], pipeline) -> list[str]:
+        problems: list[str] = []
+        read = [name.removeprefix("params:") for name in _params_inputs(pipeline)]
+        datasets = set(pipeline.datasets()) | {f"params:{r.split('.')[0]}" for r in read}
+        known = set(PARAMETER_SECTIONS) | set(self._known_keys or ())
+        for key in sorted(flatten(runtime)):
+            section = key.split(".")[0]
+            if section in self._runtime_refs:
+                users = self._runtime_refs[section]
+                if not users & datasets:
+                    problems.append(
+                        f"--params {section}: read by configuration entr"
+                        f"{'y' if len(users) == 1 else 'ies'} {', '.join(sorted(users))}, "
+                        "which this pipeline does not use"
+                    )
+                continue
+            if self._known_keys is not None and section not in known:
+                close = difflib.get_close_matches(section, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"--params {key}: unknown parameter section {section!r}{hint}")
+                continue
+            # Read when a node takes the key, a section above it, or a part below it.
+            if not any(key == r or key.startswith(f"{r}.") or r.startswith(f"{key}.")
+                       for r in read):
+                problems.append(
+                    f"--params {key}: no node of this pipeline reads it (the pipeline reads "
+                    f"{', '.join(sorted(read)) or 'no parameters'})"
+                )
+        return problems
+
+
+def check_engines(params: Mapping[str, Any]) -> list[str]:
+    """Engines and executors whose package is not installed."""
+    problems = []
+    for key, value in sorted(params.items()):
+        package = ENGINE_PACKAGES.get((key.rsplit(".", 1)[-1], str(value)))
+        if package and importlib.util.find_spec(package) is None:
+            problems.append(
+                f"{key}={value}: the package {package!r} is not installed "
+                f"(pip install {package}; docs/scaling.md)"
+            )
+    return problems
+
+
+def check_checkpoints(params: Mapping[str, Any]) -> list[str]:
+    """Local checkpoint directories (``name_or_path``, ``local-dir:`` models) that are absent."""
+    problems = []
+    for key, value in sorted(params.items()):
+        if not isinstance(value, str):
+            continue
+        leaf = key.rsplit(".", 1)[-1]
+        path = None
+        if leaf == "name_or_path" and _looks_local(value):
+            path = value
+        elif value.startswith("local-dir:"):
+            path = value.removeprefix("local-dir:")
+        if path is not None and not Path(path).expanduser().is_dir():
+            problems.append(f"{key}: checkpoint directory {path} does not exist")
+    return problems
+
+
+def check_sources(pipeline, catalog) -> list[str]:
+    """Free inputs of the pipeline that nothing in the run writes and that do not exist."""
+    written: list[Path] = []
+    for name in pipeline.all_outputs():
+        try:
+            written += [Path(p).resolve() for p in _dataset_paths(catalog.get(name))]
+        except Exception:  # noqa: BLE001 - a dataset the catalog cannot build fails in Kedro
+            continue
+    problems = []
+    for name in sorted(pipeline.inputs()):
+        if name.startswith("params:") or name == "parameters":
+            continue
+        try:
+            dataset = catalog.get(name)
+        except Exception:  # noqa: BLE001
+            continue
+        paths = [Path(p) for p in _dataset_paths(dataset)]
+        if not paths or getattr(dataset, "_create", False) or _exists(dataset):
+            continue  # in memory, a work directory it creates itself, or optional and present
+        for path in paths:
+            if path.exists() or any(_overlaps(path.resolve(), w) for w in written):
+                continue
+            problems.append(f"input dataset {name!r}: {path} does not exist")
+    return problems

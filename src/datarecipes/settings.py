@@ -2,11 +2,12 @@
 
 from kedro.config import OmegaConfigLoader
 
-from datarecipes.hooks import MlflowTrackingHook, ParameterValidationHook
+from datarecipes.hooks import MlflowTrackingHook, ParameterValidationHook, PreRunCheckHook
 from datarecipes.io.rank_zero import RankZeroCatalog
 
-# pluggy calls hooks last-registered first: validation runs before tracking starts a run.
-HOOKS = (MlflowTrackingHook(), ParameterValidationHook())
+# pluggy calls hooks last-registered first: the pre-run checks and the parameter validation
+# run before tracking starts a run, so a refused run leaves no MLflow run and no file.
+HOOKS = (MlflowTrackingHook(), ParameterValidationHook(), PreRunCheckHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
