@@ -26,6 +26,7 @@ import importlib.util
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -131,12 +132,10 @@ class MlflowTrackingHook:
             or f"sqlite:///{self._project_path / 'mlflow.db'}"
         )
         mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(self._config.get("experiment", "datarecipes"))
+        experiment = mlflow.set_experiment(self._config.get("experiment", "datarecipes"))
         names = run_params.get("pipeline_names") or [run_params.get("pipeline_name")]
         names = [n for n in names if n] or ["__default__"]
-        run_name = "+".join(names)
-        mlflow.start_run(run_name=run_name, nested=mlflow.active_run() is not None)
-        self._active = True
+        pipeline_label = "+".join(names)
 
         params: dict[str, Any] = {}
         for name in _params_inputs(pipeline):
@@ -146,12 +145,26 @@ class MlflowTrackingHook:
                 params.update(flatten(value, key))
             else:
                 params[key] = value
+        extra = run_params.get("runtime_params") or run_params.get("extra_params") or {}
+        tag_keys = [k for k in self._config.get("tag_params", []) or [] if k in params]
+
+        mark_killed_runs(mlflow.tracking.MlflowClient(), [experiment.experiment_id])
+        mlflow.start_run(
+            run_name=run_name(pipeline_label, {k: params[k] for k in tag_keys}, flatten(extra)),
+            nested=mlflow.active_run() is not None,
+        )
+        self._active = True
+        # MLflow 3's UI is a hash router; /runs is the runs table (the bare experiment URL
+        # opens the GenAI overview).
+        logger.info("MLflow run %r; runs table: http://127.0.0.1:5000/#/experiments/%s/runs "
+                    "(after `make mlflow-ui`)", mlflow.active_run().info.run_name,
+                    experiment.experiment_id)
         mlflow.log_params({k: _param_value(v) for k, v in params.items()})
 
         commit = _git("rev-parse", "HEAD", cwd=self._project_path)
         status = _git("status", "--porcelain", "--untracked-files=no", cwd=self._project_path)
         tags = {
-            "pipeline": run_name,
+            "pipeline": pipeline_label,
             "kedro_command": " ".join(["kedro", *sys.argv[1:]])
             if Path(sys.argv[0]).name == "kedro"
             else " ".join(sys.argv),
@@ -159,11 +172,10 @@ class MlflowTrackingHook:
             "kedro_session_id": str(run_params.get("session_id") or run_params.get("run_id")),
             "git_commit": commit or "unknown",
             "git_dirty": "unknown" if status is None else str(bool(status)).lower(),
+            **process_tags(),
         }
-        for key in self._config.get("tag_params", []) or []:
-            if key in params:
-                tags[key] = str(params[key])
-        extra = run_params.get("runtime_params") or run_params.get("extra_params") or {}
+        for key in tag_keys:
+            tags[key] = str(params[key])
         if extra:
             tags["runtime_params"] = _param_value(flatten(extra))
         mlflow.set_tags(tags)
@@ -207,6 +219,70 @@ class MlflowTrackingHook:
                 _log_figures(name, value)
             elif short.endswith("_table") and hasattr(value, "to_csv"):
                 mlflow.log_text(value.to_csv(index=False), f"tables/{name}.csv")
+
+
+#: Tags naming the process that owns a RUNNING run, so a later start can tell a dead one.
+PID_TAG, HOST_TAG, START_TAG = "datarecipes.pid", "datarecipes.host", "datarecipes.pid_start"
+MAX_RUN_NAME = 250
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (``/proc/<pid>/stat`` field 22), to detect reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def process_tags() -> dict[str, str]:
+    """pid, host and pid start time of this process, recorded on the run it starts."""
+    pid = os.getpid()
+    return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(),
+            START_TAG: _process_start(pid) or ""}
+
+
+def run_name(pipeline: str, tag_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
+    """``<pipeline> key=value ...``: the tag parameters, then the ``--params`` overrides.
+
+    Keys are shortened to their last component where that is unambiguous
+    (``thinklite_ablation seed=1``, ``filtering data=filtered``).
+    """
+    items = dict(tag_values)
+    for key, value in overrides.items():
+        items.setdefault(key, value)
+    leaves = [key.rsplit(".", 1)[-1] for key in items]
+    parts = [pipeline]
+    for (key, value), leaf in zip(items.items(), leaves, strict=True):
+        parts.append(f"{leaf if leaves.count(leaf) == 1 else key}={value}")
+    name = " ".join(parts)
+    return name if len(name) <= MAX_RUN_NAME else name[: MAX_RUN_NAME - 3] + "..."
+
+
+def mark_killed_runs(client, experiment_ids: list[str]) -> list[str]:
+    """Mark KILLED every RUNNING run whose process (on this host) no longer runs.
+
+    A ``kill -9`` never reaches ``on_pipeline_error``, so its run would stay RUNNING forever.
+    Runs started on another host are left alone: their process cannot be checked from here.
+    """
+    from datarecipes.io.atomic import pid_alive
+
+    host = socket.gethostname()
+    killed = []
+    for run in client.search_runs(experiment_ids, filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != host or not tags.get(PID_TAG, "").isdigit():
+            continue
+        pid = int(tags[PID_TAG])
+        alive = pid_alive(pid) and (_process_start(pid) or "") == tags.get(START_TAG, "")
+        if alive:
+            continue
+        client.set_tag(run.info.run_id, "datarecipes.killed", "process gone at next start")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        logger.warning("MLflow run %s (%s, pid %d) was left RUNNING by a killed process: "
+                       "marked KILLED", run.info.run_id, run.info.run_name, pid)
+        killed.append(run.info.run_id)
+    return killed
 
 
 def _param_value(value: Any) -> str:
