@@ -165,8 +165,9 @@ class MlflowTrackingHook:
         status = _git("status", "--porcelain", "--untracked-files=no", cwd=self._project_path)
         tags = {
             "pipeline": pipeline_label,
+            # `kedro ...`, or `python -m kedro ...` (bin/kedro, the DVC stages' command)
             "kedro_command": " ".join(["kedro", *sys.argv[1:]])
-            if Path(sys.argv[0]).name == "kedro"
+            if Path(sys.argv[0]).name == "kedro" or Path(sys.argv[0]).parent.name == "kedro"
             else " ".join(sys.argv),
             "kedro_env": str(run_params.get("env") or "local"),
             "kedro_session_id": str(run_params.get("session_id") or run_params.get("run_id")),
