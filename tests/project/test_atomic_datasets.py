@@ -145,3 +145,29 @@ def test_partitioned_failed_save_keeps_old_partitions(tmp_path):
         _partitioned(root).save({"b": _PNG, "c": b"not a png"})
     assert sorted(p.name for p in root.iterdir()) == ["a.png"]
     assert [p.name for p in tmp_path.iterdir()] == ["images"]
+
+
+def test_catalog_rewrite_covers_every_file_type():
+    from datarecipes.io.atomic_catalog import non_atomic, rewrite
+
+    text = ("a:\n  type: pandas.ParquetDataset\nb:\n  type: kedro_datasets.json.JSONDataset\n"
+            "c:\n  dataset:\n    type: \"partitions.PartitionedDataset\"  # x\n"
+            "d:\n  type: pandas.JSONDataset\ne:\n  type: pandas.ParquetDatasetV2\n")
+    out = rewrite(text)
+    assert "datarecipes.io.atomic_datasets.ParquetDataset\n" in out
+    assert "datarecipes.io.atomic_datasets.JSONDataset\n" in out
+    assert '"datarecipes.io.atomic_datasets.PartitionedDataset"  # x' in out
+    assert "datarecipes.io.atomic_datasets.PandasJSONDataset" in out
+    assert "pandas.ParquetDatasetV2" in out  # another type is left alone
+    assert non_atomic(out) == [] and len(non_atomic(text)) == 4
+
+
+def test_every_catalog_entry_saves_atomically():
+    """No catalog in conf/ names a kedro-datasets file type that writes in place."""
+    from datarecipes.io.atomic_catalog import non_atomic
+    from tests.helpers import PROJECT_ROOT
+
+    stale = {str(f.relative_to(PROJECT_ROOT)): non_atomic(f.read_text())
+             for f in sorted(PROJECT_ROOT.glob("conf/*/catalog*.yml"))}
+    assert {f: hits for f, hits in stale.items() if hits} == {}, (
+        "run: python -m datarecipes.io.atomic_catalog conf/*/catalog*.yml")

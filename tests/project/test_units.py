@@ -71,3 +71,13 @@ def test_member_must_be_listed(tmp_path):
     with pytest.raises(DatasetError, match="not in members"):
         UnitMemberDataset(unit=str(tmp_path), member="x", members=["y"],
                           dataset="datarecipes.io.atomic_datasets.JSONDataset")
+
+
+def test_staging_left_by_a_dead_process_is_removed_by_the_next_write(tmp_path):
+    unit = tmp_path / "world"
+    dead = tmp_path / ".world.999999999.abc.staging.tmp"
+    (dead / "images").mkdir(parents=True)
+    images, meta = _members(unit)
+    images.save({"a": _PNG})
+    meta.save(pd.DataFrame({"image_id": ["a"]}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]

@@ -13,7 +13,7 @@ object store's put is already all-or-nothing.
 the new directory first), and never lists temporary or hidden names as partitions.
 
 Catalog usage: ``type: datarecipes.io.atomic_datasets.ParquetDataset`` in place of
-``pandas.ParquetDataset`` (``scripts/atomic_catalog.py`` rewrites a catalog).
+``pandas.ParquetDataset`` (``python -m datarecipes.io.atomic_catalog conf/*/catalog*.yml`` rewrites catalogs).
 """
 
 from __future__ import annotations
