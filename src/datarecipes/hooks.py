@@ -1,4 +1,4 @@
-"""Project hooks: parameter validation before a run, and MLflow tracking of every run.
+"""Project hooks: checks and parameter validation before a run, MLflow tracking of every run.
 
 Why a small hook of ours rather than kedro-mlflow: we need exactly one MLflow run per
 ``kedro run`` with the git commit and dirty flag, node durations, and metrics taken from a
