@@ -131,7 +131,7 @@ def test_kill_while_writing_the_world_images_keeps_the_old_complete_world(baseli
     # Killed while the partitioned images directory is written inside the staged world.
     stalled = _kill_during(root, baseline[1], r"scene_000005\.png$",
                            ["--pipelines=scenes", "--params", "scenes.n_scenes=12,scenes.seed=1"])
-    assert ".staging.tmp/images" in stalled
+    assert ".staging.tmp/" in stalled and "/images/" in stalled
     # The killed run's staging directory is beside the world, never inside it.
     assert any(p.name.endswith(".staging.tmp") for p in world.parent.iterdir())
     assert _digest(world) == before
@@ -151,7 +151,7 @@ def test_kill_before_the_complete_world_is_swapped_in(baseline, tmp_path):
     before = _digest(world)
     stalled = _kill_during(root, baseline[1], r"\.staging\.tmp$",
                            ["--pipelines=scenes", "--params", "scenes.n_scenes=12,scenes.seed=1"])
-    staged = Path(stalled)
+    staged = root / stalled  # the path as the writer saw it, relative to the project
     assert (staged / "_COMPLETE.json").is_file()  # complete, but never renamed into place
     assert _digest(world) == before
 
@@ -162,10 +162,15 @@ def test_kill_while_writing_a_world_that_did_not_exist(baseline, tmp_path):
     shutil.rmtree(world)
     _kill_during(root, baseline[1], r"annotations$", ["--pipelines=scenes"])
     assert not world.exists()  # images were staged; nothing appeared under the world's name
-    out = run_cmd(["kedro", "run", "--pipelines=provision", "--only-missing-outputs"], cwd=root,
-                  env=_env(baseline[1], root))
-    assert "Running node: generate_scenes" in out.stdout + out.stderr
-    assert json.loads((world / "_COMPLETE.json").read_text())["members"]
+    # --only-missing-outputs would rebuild the world but keep the questions of the old one:
+    # refused before any node runs, naming both.
+    refused = run_cmd(["kedro", "run", "--pipelines=provision", "--only-missing-outputs"],
+                      cwd=root, env=_env(baseline[1], root), check=False)
+    log = " ".join((refused.stdout + refused.stderr).split())  # rich wraps long lines
+    assert refused.returncode != 0
+    assert "scene_graphs" in log and "'generate_provision_questions'" in log
+    assert "provision_questions" in log and "would then be stale" in log
+    assert not world.exists()
 
 
 def test_kill_while_writing_a_parquet_file_leaves_it_missing_and_the_run_killed(baseline,
