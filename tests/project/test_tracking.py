@@ -27,6 +27,8 @@ def test_kedro_run_logs_one_mlflow_run(project_copy, tmp_path):
     assert run.data.params["scenes.n_scenes"] == "8"
     assert run.data.params["scenes.seed"] == "3"
     assert run.data.tags["pipeline"] == "scenes"
+    assert run.info.run_name == "scenes"  # no tag parameter read, no --params override
+    assert run.data.tags["datarecipes.pid"].isdigit()
     assert run.data.tags["kedro_command"].endswith("run --pipelines=scenes")
     assert run.data.tags["git_dirty"] in {"true", "false", "unknown"}
     assert "git_commit" in run.data.tags
