@@ -88,7 +88,9 @@ def _copy(baseline, tmp_path) -> Path:
 
 
 def _env(site: Path, root: Path, **extra: str) -> dict[str, str]:
-    env = tool_env({"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", **extra})
+    # COLUMNS: rich would wrap Kedro's log lines at 80 columns, splitting node names.
+    env = tool_env({"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}", "COLUMNS": "400",
+                    **extra})
     env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
     return env
 
@@ -113,6 +115,16 @@ def _kill_during(root: Path, site: Path, stall: str, args: list[str]) -> str:
     proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     return flag.read_text()
+
+
+def _remove_provision_outputs(root: Path, keep: str | None = None) -> None:
+    """What DVC does before running the provision stage: remove the stage's outputs."""
+    for rel in ("data/03_primary/provision/questions.parquet",
+                "data/03_primary/provision/conversations.json",
+                "data/08_reporting/provision_metrics.json",
+                "data/08_reporting/provision_generator_plot.png"):
+        if not rel.endswith(keep or "//"):
+            (root / rel).unlink()
 
 
 def _questions_image_ids(root: Path) -> set[str]:
@@ -177,7 +189,7 @@ def test_kill_while_writing_a_parquet_file_leaves_it_missing_and_the_run_killed(
                                                                                tmp_path):
     root = _copy(baseline, tmp_path)
     out_dir = root / "data/03_primary/provision"
-    shutil.rmtree(out_dir)  # what DVC does before running the stage
+    _remove_provision_outputs(root)
     _kill_during(root, baseline[1], r"questions\.parquet$",
                  ["--pipelines=provision", "--only-missing-outputs"])
     assert not (out_dir / "questions.parquet").exists()  # no half file under the final name
@@ -201,7 +213,7 @@ def test_kill_while_writing_a_json_file_keeps_the_old_file(baseline, tmp_path):
     root = _copy(baseline, tmp_path)
     path = root / "data/03_primary/provision/conversations.json"
     before = path.read_bytes()
-    path.with_name("questions.parquet").unlink()  # so that the node reruns
+    _remove_provision_outputs(root, keep="conversations.json")  # so that the node reruns
     _kill_during(root, baseline[1], r"conversations\.json$",
                  ["--pipelines=provision", "--only-missing-outputs"])
     assert path.read_bytes() == before  # the old complete file, never a truncated new one
