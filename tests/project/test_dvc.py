@@ -165,7 +165,7 @@ def _changed(value):
     return f"{value}x" if value is not None else 1
 
 
-def test_every_parameter_of_a_stage_is_tracked(dvc_repo):
+def test_every_parameter_of_a_stage_is_tracked(dvc_repo, monkeypatch):
     """Change each leaf a stage lists, one at a time: `dvc status` reports it for that stage.
 
     DVC reports a change at the granularity the stage lists (a section), so every leaf is
@@ -177,6 +177,7 @@ def test_every_parameter_of_a_stage_is_tracked(dvc_repo):
     env = _bare_env(env)
     dvc = str(root / ".venv/bin/dvc")
     run_cmd([dvc, "repro", "provision"], cwd=root, env=env)
+    monkeypatch.chdir(root)  # DVC's API resolves stage paths against the working directory
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
     checked = 0
     for name in ("provision", "scenes"):
