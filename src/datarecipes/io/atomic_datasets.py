@@ -13,7 +13,8 @@ object store's put is already all-or-nothing.
 the new directory first), and never lists temporary or hidden names as partitions.
 
 Catalog usage: ``type: datarecipes.io.atomic_datasets.ParquetDataset`` in place of
-``pandas.ParquetDataset`` (``python -m datarecipes.io.atomic_catalog conf/*/catalog*.yml`` rewrites catalogs).
+``pandas.ParquetDataset``; ``python -m datarecipes.io.atomic_catalog conf/*/catalog*.yml``
+rewrites catalogs.
 """
 
 from __future__ import annotations
