@@ -28,7 +28,7 @@ from datarecipes.provision import (
 )
 from datarecipes.provision.params import ProvisionParams
 from datarecipes.provision.sampling import RareConceptWeight, weighted_sample
-from datarecipes.provision.synthetic import random_scene_graph
+from tests.provision.synthetic import random_scene_graph
 from datarecipes.scenegraph import SceneGraph
 
 
