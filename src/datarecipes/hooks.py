@@ -20,7 +20,6 @@ Conventions (any pipeline, any namespace):
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import os
 import subprocess
@@ -32,21 +31,13 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from datarecipes.config import PARAMETER_SECTIONS, from_params
+from datarecipes.config import from_params
+from datarecipes.parameter_sections import PARAMETER_SECTIONS
+from datarecipes.tracking_context import NODE_NAMESPACE as _NODE_NAMESPACE
 
 logger = logging.getLogger(__name__)
 
 MAX_PARAM_CHARS = 500
-
-#: Namespace of the node now running ("" outside namespaces). Trainer callbacks prefix their
-#: per-step metrics with it, so the three GRPO runs of the ThinkLite ablation, which share one
-#: MLflow run, keep separate curves (``mcts.grpo_loss``, ``random.grpo_loss``).
-_NODE_NAMESPACE: contextvars.ContextVar[str] = contextvars.ContextVar("node_namespace", default="")
-
-
-def current_node_namespace() -> str:
-    """The Kedro namespace of the node being run, or ``""``."""
-    return _NODE_NAMESPACE.get()
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
