@@ -20,8 +20,9 @@ from datarecipes.engines import (
     load_step_policy,
     vllm_engine_kwargs,
 )
-from datarecipes.engines.vllm import EngineError, VllmEngine, load_processor
+from datarecipes.engines.vllm import EngineError, VllmEngine
 from datarecipes.mcts.policy import HFPolicy, Policy, StepRequest
+from datarecipes.models.factory import load_processor
 from datarecipes.models.spec import ModelSpec
 from tests.scaling.fake_vllm import FakeLLM, FakeSamplingParams, digest
 
