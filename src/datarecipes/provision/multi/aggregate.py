@@ -7,7 +7,7 @@ from functools import reduce
 from typing import TYPE_CHECKING
 
 from datarecipes.provision.base import Candidate, Generator, KeyedGenerator
-from datarecipes.provision.multi.select import image_name
+from datarecipes.provision.multi.select import LabelCountText, image_name
 from datarecipes.provision.sampling import rare_weight
 from datarecipes.provision.text import countable, counted, described, join_and, plural
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from datarecipes.provision.sampling import RareConceptWeight
 
 
-class CountObject(KeyedGenerator):
+class CountObject(LabelCountText, KeyedGenerator):
     """How many ⟨label⟩ are there in these images? (summed over the group)"""
 
     name, family, multi = "CountObject", "aggregate", True
@@ -39,17 +39,8 @@ class CountObject(KeyedGenerator):
     def build(self, group: ImageGroup, key: Any) -> Candidate:
         label, total = key
         return self.candidate({"label": label}, total, pool="count",
-                       meta=(("object", label), ("count", total)))
+                              meta=(("object", label), ("count", total)))
 
-    def fields(self, cand: Candidate, group: ImageGroup) -> dict[str, Any]:
-        return {"names": plural(cand.slots["label"])}
-
-    def steps(self, cand: Candidate, group: ImageGroup, format_number: NumberFormat) -> list[str]:
-        label = cand.slots["label"]
-        return [
-            f"{image_name(i)} has {counted(index.label_count.get(label, 0), label, format_number)}."
-            for i, index in enumerate(group)
-        ]
 
 
 def _countable_pairs(index, vocabulary: str) -> list[tuple[str, str]]:
@@ -84,7 +75,7 @@ class CountAttributeObject(KeyedGenerator):
     def build(self, group: ImageGroup, key: Any) -> Candidate:
         (label, attr), total = key
         return self.candidate({"label": label, "attribute": attr}, total, pool="count",
-                       meta=(("object", label), ("attribute", attr), ("count", total)))
+                              meta=(("object", label), ("attribute", attr), ("count", total)))
 
     def fields(self, cand: Candidate, group: ImageGroup) -> dict[str, Any]:
         return {"names": described((cand.slots["attribute"],), plural(cand.slots["label"]))}
@@ -110,8 +101,8 @@ class CommonObject(Generator):
             return []
         partial = sorted(reduce(set.__or__, sets) - set(common))
         return [self.candidate({}, join_and(common), mcq_answer=tuple(common),
-                        exclude=frozenset(common), pool=partial or None,
-                        meta=tuple(("object", x) for x in common))]
+                               exclude=frozenset(common), pool=partial or None,
+                               meta=tuple(("object", x) for x in common))]
 
     def steps(self, cand: Candidate, group: ImageGroup, format_number: NumberFormat) -> list[str]:
         return [f"{image_name(i)} shows: {join_and(sorted(index.label_count))}."
@@ -149,9 +140,10 @@ class CommonAttribute(Generator):
             if not common:
                 continue
             out.append(self.candidate({"name": label, "objects": tuple(ids)}, join_and(common),
-                               mcq_answer=tuple(common), exclude=frozenset(common),
-                               pool="attr",
-                               meta=(("object", label), *(("attribute", a) for a in common))))
+                                      mcq_answer=tuple(common), exclude=frozenset(common),
+                                      pool="attr",
+                                      meta=(("object", label),
+                                            *(("attribute", a) for a in common))))
         return out
 
     def steps(self, cand: Candidate, group: ImageGroup, format_number: NumberFormat) -> list[str]:

@@ -49,9 +49,9 @@ class CompareAttribute(Generator):
                 continue
             phrases = [join_and(order_attributes(s)) for s in sets]
             out.append(self.candidate({"name": label, "objects": tuple(ids)},
-                               _per_image(label, phrases),
-                               pool=_permuted(label, phrases, self.settings.n_choice - 1),
-                               meta=(("object", label),
+                                      _per_image(label, phrases),
+                                      pool=_permuted(label, phrases, self.settings.n_choice - 1),
+                                      meta=(("object", label),
                                      *(("attribute", a) for s in sets for a in s))))
         return out
 
@@ -81,9 +81,9 @@ class CompareRelation(Generator):
             phrases = [f"{join_and(r)} the {tail}" for r in rels]
             out.append(self.candidate({"object1": head, "object2": tail,
                                 "objects": tuple(zip(hs, ts))},
-                               _per_image(head, phrases),
-                               pool=_permuted(head, phrases, self.settings.n_choice - 1),
-                               meta=(("object", head), ("object", tail),
+                                      _per_image(head, phrases),
+                                      pool=_permuted(head, phrases, self.settings.n_choice - 1),
+                                      meta=(("object", head), ("object", tail),
                                      *(("relation", x) for r in rels for x in r))))
         return out
 

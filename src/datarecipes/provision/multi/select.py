@@ -183,7 +183,22 @@ class HasNotRelation(HasRelation):
     name, absent = "HasNotRelation", True
 
 
-class _ExtremeCount(KeyedGenerator):
+class LabelCountText:
+    """Text of a question about how many ⟨label⟩ each image has: the plural noun, and each
+    image's count as the reasoning steps (CountObject, HasMost/HasLeastObject)."""
+
+    def fields(self, cand: Candidate, group: ImageGroup) -> dict[str, Any]:
+        return {"names": plural(cand.slots["label"])}
+
+    def steps(self, cand: Candidate, group: ImageGroup, format_number: NumberFormat) -> list[str]:
+        label = cand.slots["label"]
+        return [
+            f"{image_name(i)} has {counted(index.label_count.get(label, 0), label, format_number)}."
+            for i, index in enumerate(group)
+        ]
+
+
+class _ExtremeCount(LabelCountText, KeyedGenerator):
     """Which image has the most (fewest) ⟨label⟩? The extreme must be unique; for "fewest"
     every image must show the object."""
 
@@ -209,18 +224,9 @@ class _ExtremeCount(KeyedGenerator):
     def build(self, group: ImageGroup, key: Any) -> Candidate:
         label, answer, k = key
         return self.candidate({"label": label}, image_name(answer),
-                       pool=[image_name(j) for j in range(k) if j != answer],
-                       meta=(("object", label),))
+                              pool=[image_name(j) for j in range(k) if j != answer],
+                              meta=(("object", label),))
 
-    def fields(self, cand: Candidate, group: ImageGroup) -> dict[str, Any]:
-        return {"names": plural(cand.slots["label"])}
-
-    def steps(self, cand: Candidate, group: ImageGroup, format_number: NumberFormat) -> list[str]:
-        label = cand.slots["label"]
-        return [
-            f"{image_name(i)} has {counted(index.label_count.get(label, 0), label, format_number)}."
-            for i, index in enumerate(group)
-        ]
 
 
 class HasMostObject(_ExtremeCount):

@@ -97,7 +97,7 @@ class _FrequencyObject(Generator):
             if self.settings.frequency_objects == "non_including":
                 slots["counts"] = counts  # the counts the answer rests on
             out.append(self.candidate(slots, label,
-                               pool=list(others), meta=(("object", label),)))
+                                      pool=list(others), meta=(("object", label),)))
         return out
 
     def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:

@@ -4,7 +4,7 @@ mask (higher = closer), computed once per graph in ``GraphIndex.object_depth``."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -30,16 +30,36 @@ def _candidates(index: GraphIndex, k: int) -> np.ndarray:
     return non_overlapping(ids, index.overlap, k)
 
 
-class _PairDepth(RowGenerator):
+class _ObjectDepth(RowGenerator):
+    """Object sets whose depths differ by the threshold; ``_rows`` (the same for "closer" and
+    "farther", so cached once per image under ``shared_key``) lists them."""
+
     family, needs = "object_depth", _NEEDS
     closer: bool = True
+    shared_key: ClassVar[str] = ""
 
     def rows(self, index: GraphIndex) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return index.shared(
-            ("depth_pairs", self.settings.depth_threshold), lambda: self._rows(index)
+            (self.shared_key, self.settings.depth_threshold), lambda: self._rows(index)
         )
 
-    def _rows(self, index: GraphIndex):  # the same for "closer" and "farther": shared
+    def _rows(self, index: GraphIndex) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        raise NotImplementedError
+
+    def _ordered(self, i: int, j: int, near: int, far: int, rng: random.Random
+                 ) -> tuple[int, int, int, int]:
+        """The two compared objects in question order (a coin flip swaps them), then the
+        answer and the distractor."""
+        if rng.random() < 0.5:
+            i, j = j, i
+        ans, other = (near, far) if self.closer else (far, near)
+        return i, j, ans, other
+
+
+class _PairDepth(_ObjectDepth):
+    shared_key = "depth_pairs"
+
+    def _rows(self, index: GraphIndex) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         pairs = _candidates(index, 2)
         if len(pairs):
             d = index.object_depth[pairs]
@@ -57,9 +77,7 @@ class _PairDepth(RowGenerator):
         i, j = objects[k].tolist()
         labels, depth = index.labels, index.object_depth
         near, far = (i, j) if depth[i] > depth[j] else (j, i)
-        if rng.random() < 0.5:
-            i, j = j, i
-        ans, other = (near, far) if self.closer else (far, near)
+        i, j, ans, other = self._ordered(i, j, near, far, rng)
         return Candidate(self.name, {"object1": labels[i], "object2": labels[j],
                                      "objects": (i, j)},
                          labels[ans], pool=[labels[other]],
@@ -85,18 +103,12 @@ class FartherObject(_PairDepth):
 _ANCHOR_FIRST = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])
 
 
-class _AnchorDepth(RowGenerator):
+class _AnchorDepth(_ObjectDepth):
     """Every anchor of every valid triple whose two depth gaps differ by ≥ threshold."""
 
-    family, needs = "object_depth", _NEEDS
-    closer: bool = True
+    shared_key = "depth_anchors"
 
-    def rows(self, index: GraphIndex) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return index.shared(
-            ("depth_anchors", self.settings.depth_threshold), lambda: self._rows(index)
-        )
-
-    def _rows(self, index: GraphIndex):  # the same for "closer" and "farther": shared
+    def _rows(self, index: GraphIndex) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         triples = _candidates(index, 3)
         if len(triples) == 0:
             return triples, {}
@@ -120,9 +132,7 @@ class _AnchorDepth(RowGenerator):
         anchor, i, j = objects[k].tolist()
         labels = index.labels
         near, far = (i, j) if extra["i_nearer"][k] else (j, i)
-        if rng.random() < 0.5:
-            i, j = j, i
-        ans, other = (near, far) if self.closer else (far, near)
+        i, j, ans, other = self._ordered(i, j, near, far, rng)
         return Candidate(self.name, {"anchor": labels[anchor], "object1": labels[i],
                                      "object2": labels[j], "objects": (anchor, i, j)},
                          labels[ans], pool=[labels[other]],

@@ -11,7 +11,7 @@ from datarecipes.provision.sampling import rare_weight
 from datarecipes.provision.text import join_and
 
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, ClassVar
 
     from datarecipes.provision.base import Candidate, NumberFormat
     from datarecipes.provision.sampling import RareConceptWeight
@@ -33,26 +33,41 @@ def _pair_meta(index: GraphIndex, h: int, t: int) -> tuple:
             *(("relation", r) for r in index.pair_rels[(h, t)]))
 
 
-class ExistsRelation(KeyedGenerator):
-    """What is the relation between the ⟨label1⟩ and the ⟨label2⟩? Both labels must occur
-    once in the image, so "the ⟨label⟩" names one object."""
+class _PairRelation(KeyedGenerator):
+    """The relation between two objects that the question names one each: ``unique`` is the
+    :class:`GraphIndex` property saying which objects a question can name that way."""
 
-    name, family, needs = "ExistsRelation", "relation", _REL
+    family, needs = "relation", _REL
+    unique: ClassVar[str] = "unique"
 
     def keys(self, index: GraphIndex) -> list[tuple[int, int]]:
-        unique = index.unique
+        unique = getattr(index, self.unique)
         return [(h, t) for h, t in index.pair_rels if unique[h] and unique[t]]
 
     def weights(self, index: GraphIndex, keys: list[Any], weigh: RareConceptWeight) -> list[float]:
         return _pair_weights(index, keys, weigh)
 
+    def slots(self, index: GraphIndex, h: int, t: int) -> dict[str, Any]:
+        """How the question names the two objects."""
+        raise NotImplementedError
+
     def build(self, index: GraphIndex, pair: tuple[int, int]) -> Candidate:
         h, t = pair
         rels = index.pair_rels[pair]
         return self.candidate(
-            {"object1": index.labels[h], "object2": index.labels[t], "pair": pair},
+            {**self.slots(index, h, t), "pair": pair},
             join_and(rels), mcq_answer=tuple(rels), exclude=frozenset(rels),
             pool="relation", meta=_pair_meta(index, h, t))
+
+
+class ExistsRelation(_PairRelation):
+    """What is the relation between the ⟨label1⟩ and the ⟨label2⟩? Both labels must occur
+    once in the image, so "the ⟨label⟩" names one object."""
+
+    name, unique = "ExistsRelation", "unique"
+
+    def slots(self, index: GraphIndex, h: int, t: int) -> dict[str, Any]:
+        return {"object1": index.labels[h], "object2": index.labels[t]}
 
     def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
         h, t = cand.slots["pair"]
@@ -62,25 +77,13 @@ class ExistsRelation(KeyedGenerator):
                 f"{join_and(index.pair_rels[(h, t)])} the {index.labels[t]}."]
 
 
-class RelationBBox(KeyedGenerator):
+class RelationBBox(_PairRelation):
     """What is the relation between the object at ⟨box1⟩ and the object at ⟨box2⟩?"""
 
-    name, family, needs = "RelationBBox", "relation", _REL
+    name, unique = "RelationBBox", "box_unique"  # else the boxes would not name one object each
 
-    def keys(self, index: GraphIndex) -> list[tuple[int, int]]:
-        unique = index.box_unique  # else the boxes would not name one object each
-        return [(h, t) for h, t in index.pair_rels if unique[h] and unique[t]]
-
-    def weights(self, index: GraphIndex, keys: list[Any], weigh: RareConceptWeight) -> list[float]:
-        return _pair_weights(index, keys, weigh)
-
-    def build(self, index: GraphIndex, pair: tuple[int, int]) -> Candidate:
-        h, t = pair
-        rels = index.pair_rels[pair]
-        return self.candidate(
-            {"bbox1": index.box_text[h], "bbox2": index.box_text[t], "pair": pair},
-            join_and(rels), mcq_answer=tuple(rels), exclude=frozenset(rels),
-            pool="relation", meta=_pair_meta(index, h, t))
+    def slots(self, index: GraphIndex, h: int, t: int) -> dict[str, Any]:
+        return {"bbox1": index.box_text[h], "bbox2": index.box_text[t]}
 
     def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
         h, t = cand.slots["pair"]
