@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from datarecipes.provision.base import Candidate, Generator
+from datarecipes.provision.base import Candidate, Generator, NumberFormat
 from datarecipes.provision.templates import OPTION_PREFIXES, TEMPLATES
 from datarecipes.provision.text import count_distractors, join_and, number_text
 from datarecipes.scenegraph import ATTRIBUTE_TYPES, attribute_type
@@ -77,7 +77,7 @@ def _fields(gen: Generator, cand: Candidate, graph: Any, rng: random.Random) -> 
 
 
 def _distractors(cand: Candidate, answer_text: str, rng: random.Random, vocab: Vocabulary,
-                 n_choice: int, format_number) -> list[str]:
+                 n_choice: int, format_number: NumberFormat) -> list[str]:
     if cand.pool == "count":
         return [format_number(x) for x in count_distractors(cand.mcq_answer)[1:]][: n_choice - 1]
     pool = cand.pool if isinstance(cand.pool, list) else vocab.pool(cand.pool)

@@ -13,9 +13,10 @@ from datarecipes.provision.text import article, countable, counted, described, p
 
 if TYPE_CHECKING:
     import random
+    from collections.abc import Callable
     from typing import Any
 
-    from datarecipes.provision.base import ImageGroup, NumberFormat
+    from datarecipes.provision.base import Generator, ImageGroup, NumberFormat
     from datarecipes.provision.sampling import RareConceptWeight
 
 
@@ -93,7 +94,8 @@ class _Select(UnitGenerator):
                           pool=names[:answer] + names[answer + 1:], meta=self.key_meta(key))]
 
 
-def _presence_steps(gen, cand, group, has) -> list[str]:
+def _presence_steps(gen: Generator, cand: Candidate, group: ImageGroup,
+                    has: Callable[[GraphIndex], bool]) -> list[str]:
     what = gen.fields(cand, group)["a_name"]
     return [f"{image_name(i)} {'has' if has(index) else 'does not have'} {what}."
             for i, index in enumerate(group)]
@@ -105,10 +107,10 @@ class HasObject(_Select):
     def keys(self, index: GraphIndex) -> list[Any]:
         return index.label_count.keys()
 
-    def key_meta(self, key: Any):
+    def key_meta(self, key: Any) -> tuple:
         return (("object", key),)
 
-    def key_weights(self, keys: list[Any], weigh: RareConceptWeight):
+    def key_weights(self, keys: list[Any], weigh: RareConceptWeight) -> list[float]:
         object_w = weigh.cube["object"].get
         return [rare_weight([object_w(key, 1.0)]) for key in keys]
 
@@ -132,10 +134,10 @@ class HasAttributedObject(_Select):
     def keys(self, index: GraphIndex) -> list[Any]:
         return index.label_attr_count.keys()
 
-    def key_meta(self, key: Any):
+    def key_meta(self, key: Any) -> tuple:
         return (("object", key[0]), ("attribute", key[1]))
 
-    def key_weights(self, keys: list[Any], weigh: RareConceptWeight):
+    def key_weights(self, keys: list[Any], weigh: RareConceptWeight) -> list[float]:
         object_w, attr_w = weigh.cube["object"].get, weigh.cube["attribute"].get
         return [rare_weight([object_w(label, 1.0), attr_w(attr, 1.0)]) for label, attr in keys]
 
@@ -160,10 +162,10 @@ class HasRelation(_Select):
     def keys(self, index: GraphIndex) -> list[Any]:
         return index.label_triples
 
-    def key_meta(self, key: Any):
+    def key_meta(self, key: Any) -> tuple:
         return (("object", key[0]), ("relation", key[1]), ("object", key[2]))
 
-    def key_weights(self, keys: list[Any], weigh: RareConceptWeight):
+    def key_weights(self, keys: list[Any], weigh: RareConceptWeight) -> list[float]:
         object_w, rel_w = weigh.cube["object"].get, weigh.cube["relation"].get
         return [rare_weight([object_w(head, 1.0), rel_w(rel, 1.0), object_w(tail, 1.0)])
                 for head, rel, tail in keys]

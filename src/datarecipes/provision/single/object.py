@@ -30,7 +30,8 @@ def non_including(boxes: np.ndarray) -> np.ndarray:
     return ~contains.any(axis=1)
 
 
-def _count_steps(index: GraphIndex, label: str, format_number, limit: int = 6) -> list[str]:
+def _count_steps(index: GraphIndex, label: str, format_number: NumberFormat, limit: int = 6
+                 ) -> list[str]:
     ids = index.label_objects.get(label, [])
     boxes = [box_ratio(index.boxes[i], index.width, index.height) for i in ids[:limit]]
     more = " and more" if len(ids) > limit else ""

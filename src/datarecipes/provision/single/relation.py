@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 _REL = frozenset({"relations"})
 
 
-def _pair_weights(index: GraphIndex, pairs, weigh) -> list[float]:
+def _pair_weights(index: GraphIndex, pairs: list[tuple[int, int]], weigh: RareConceptWeight
+                  ) -> list[float]:
     """Weight of the relation questions about each (head, tail): both labels and the
     pair's relations (the meta of ``_pair_meta``)."""
     object_w, rel_w = weigh.cube["object"].get, weigh.cube["relation"].get
