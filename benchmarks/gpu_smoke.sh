@@ -13,16 +13,17 @@ MODEL_ID="${1:-Qwen/Qwen2.5-VL-3B-Instruct}"
 STEPS="${2:-5}"
 PYTHON="${PYTHON:-python}"
 cd "$(dirname "$0")/.."
-PYTHONPATH=src "$PYTHON" - "$MODEL_ID" "$STEPS" <<'PY'
+# The shapes task and the evaluation helper live with the tests (tests/training/).
+PYTHONPATH=src:. "$PYTHON" - "$MODEL_ID" "$STEPS" <<'PY'
 import sys, tempfile, time
 
 import torch
 
 from datarecipes.models import ModelSpec, LoraSpec, load_model, ModelLoadError
-from datarecipes.training.evaluation import EvalParams, evaluate
+from tests.training.evaluation import EvalParams, evaluate
 from datarecipes.training.grpo import GRPOParams, train_grpo
 from datarecipes.training.sft import SFTParams, train_sft
-from datarecipes.training.synthetic import write_shapes_dataset
+from tests.training.synthetic import write_shapes_dataset
 
 model_id, steps = sys.argv[1], int(sys.argv[2])
 print("cuda:", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")

@@ -12,14 +12,20 @@ pipelines use (the memory figures at 32k/152k vocabularies are
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from datarecipes.models import ModelSpec, load_model
 from datarecipes.training.grpo import GRPOParams, train_grpo
-from datarecipes.training.synthetic import write_shapes_dataset
+
+# The synthetic data helpers live with the tests (tests/), importable from the project root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.training.synthetic import write_shapes_dataset
 
 
 def _run(spec: ModelSpec, records: list[dict], root: str, steps: int, lm_head: str

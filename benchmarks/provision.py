@@ -33,6 +33,7 @@ import random
 import sys
 import time
 from collections import Counter
+from pathlib import Path as _Path
 
 import numpy as np
 
@@ -45,7 +46,11 @@ from datarecipes.provision import (
     render,
 )
 from datarecipes.provision.sampling import RareConceptWeight, weighted_sample
-from datarecipes.provision.synthetic import random_scene_graph
+
+# The synthetic data helpers live with the tests (tests/), importable from the project root.
+sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))
+
+from tests.provision.synthetic import random_scene_graph
 
 REFERENCE = {"enumerate": (4_100, 7_600), "sampled": (17, 280)}
 

@@ -11,14 +11,20 @@ language models; the image SFT figure of ``tiny-vlm`` is printed as the referenc
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from datarecipes.models import ModelSpec, load_model
 from datarecipes.training.sft import SFTParams, train_sft
-from datarecipes.training.synthetic import write_shapes_dataset
+
+# The synthetic data helpers live with the tests (tests/), importable from the project root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.training.synthetic import write_shapes_dataset
 
 
 def _text_records(records: list[dict]) -> list[dict]:

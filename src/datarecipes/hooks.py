@@ -1,11 +1,9 @@
 """Project hooks: checks and parameter validation before a run, MLflow tracking of every run.
 
-Why a small hook of ours rather than kedro-mlflow: we need exactly one MLflow run per
-``kedro run`` with the git commit and dirty flag, node durations, and metrics taken from a
-naming convention (outputs named ``*_metrics``) — kedro-mlflow logs params per node and
-metrics only through its own dataset types written into the catalog, has no node timings or
-git state, and its thread-safety and API-churn issues (#613, #624, #686) bite exactly the
-runners and Kedro versions we use. The hook is ~200 lines and nodes never see MLflow.
+Why a small hook of ours rather than kedro-mlflow: see docs/architecture.md ("Why our own
+MLflow hook") — metrics come from output names without catalog entries, one run per
+``kedro run`` with git state and node timings; kedro-mlflow's old issues are fixed, #689
+(threaded runners) is still open.
 
 Conventions (any pipeline, any namespace):
 
@@ -20,7 +18,6 @@ Conventions (any pipeline, any namespace):
 
 from __future__ import annotations
 
-import contextvars
 import difflib
 import importlib.util
 import logging
@@ -37,21 +34,13 @@ from typing import Any
 import yaml
 from kedro.framework.hooks import hook_impl
 
-from datarecipes.config import PARAMETER_SECTIONS, from_params
+from datarecipes.config import from_params
+from datarecipes.parameter_sections import PARAMETER_SECTIONS
+from datarecipes.tracking_context import NODE_NAMESPACE as _NODE_NAMESPACE
 
 logger = logging.getLogger(__name__)
 
 MAX_PARAM_CHARS = 500
-
-#: Namespace of the node now running ("" outside namespaces). Trainer callbacks prefix their
-#: per-step metrics with it, so the three GRPO runs of the ThinkLite ablation, which share one
-#: MLflow run, keep separate curves (``mcts.grpo_loss``, ``random.grpo_loss``).
-_NODE_NAMESPACE: contextvars.ContextVar[str] = contextvars.ContextVar("node_namespace", default="")
-
-
-def current_node_namespace() -> str:
-    """The Kedro namespace of the node being run, or ``""``."""
-    return _NODE_NAMESPACE.get()
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:

@@ -14,7 +14,8 @@ from kedro.config import OmegaConfigLoader
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from datarecipes import settings
-from datarecipes.config import PARAMETER_SECTIONS, ParameterError, from_params
+from datarecipes.config import ParameterError, from_params
+from datarecipes.parameter_sections import PARAMETER_SECTIONS
 from tests.helpers import PROJECT_ROOT
 
 DOC = PROJECT_ROOT / "docs" / "fidelity.md"

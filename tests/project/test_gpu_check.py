@@ -10,7 +10,8 @@ import subprocess
 import pytest
 from omegaconf import OmegaConf
 
-from datarecipes.config import PARAMETER_SECTIONS, from_params
+from datarecipes.config import from_params
+from datarecipes.parameter_sections import PARAMETER_SECTIONS
 from tests.helpers import PROJECT_ROOT
 from tests.project.test_fidelity_doc import load_parameters, lookup
 

@@ -28,8 +28,8 @@ from datarecipes.provision import (
 )
 from datarecipes.provision.params import ProvisionParams
 from datarecipes.provision.sampling import RareConceptWeight, weighted_sample
-from datarecipes.provision.synthetic import random_scene_graph
 from datarecipes.scenegraph import SceneGraph
+from tests.provision.synthetic import random_scene_graph
 
 
 def world(n: int = 12, objects: int = 8, seed: int = 0) -> dict[str, SceneGraph]:

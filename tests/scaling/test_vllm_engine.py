@@ -14,14 +14,15 @@ from PIL import Image
 from datarecipes.config import ParameterError, from_params
 from datarecipes.engines import (
     GenerationParams,
-    HFGenerator,
+    HFEngine,
     grpo_vllm_kwargs,
     load_generator,
-    load_policy,
+    load_step_policy,
     vllm_engine_kwargs,
 )
-from datarecipes.engines.vllm import EngineError, VllmEngine, load_processor
+from datarecipes.engines.vllm import EngineError, VllmEngine
 from datarecipes.mcts.policy import HFPolicy, Policy, StepRequest
+from datarecipes.models.factory import load_processor
 from datarecipes.models.spec import ModelSpec
 from tests.scaling.fake_vllm import FakeLLM, FakeSamplingParams, digest
 
@@ -215,8 +216,8 @@ def test_engine_kwargs_carry_the_spec_and_prefix_caching(vllm_importable):
 
 def test_engine_switch(presets):
     spec = ModelSpec(preset="tiny-lm", preset_cache_dir=presets, device="cpu")
-    assert isinstance(load_generator(spec, GenerationParams()), HFGenerator)
-    assert isinstance(load_policy(spec, GenerationParams()), HFPolicy)
+    assert isinstance(load_generator(spec, GenerationParams()), HFEngine)
+    assert isinstance(load_step_policy(spec, GenerationParams()), HFPolicy)
     try:
         import vllm  # noqa: F401
     except ImportError:

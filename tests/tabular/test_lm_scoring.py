@@ -11,7 +11,7 @@ import torch
 
 from datarecipes.config import ParameterError, from_params
 from datarecipes.models import ModelSpec, load_model
-from datarecipes.pipelines.scm.lm_nodes import ScmGenerationParams, evaluate_tabular_lm
+from datarecipes.pipelines.scm.lm_nodes import evaluate_tabular_lm
 from datarecipes.tabular.lm_predict import parse_predictions
 from datarecipes.tabular.lm_scoring import (
     prompt_labels,
@@ -19,6 +19,7 @@ from datarecipes.tabular.lm_scoring import (
     score_answer,
     score_answers,
 )
+from datarecipes.tabular.params import ScmGenerationParams
 from datarecipes.tabular.serialize import answer_json, build_messages
 from datarecipes.tabular.tables import Table
 

@@ -9,7 +9,8 @@ import torch
 
 from datarecipes.config import ParameterError, from_params
 from datarecipes.models import ModelSpec, load_model
-from datarecipes.pipelines.scm.lm_nodes import ScmTrainingParams, train_tabular_lm
+from datarecipes.pipelines.scm.lm_nodes import train_tabular_lm
+from datarecipes.tabular.params import ScmTrainingParams
 from datarecipes.tabular.serialize import build_messages
 
 STAGES = [{"name": "warmup", "learning_rate": 1e-5, "share": 0.2},

@@ -36,7 +36,7 @@ def test_logs_to_mlflow_only_inside_an_active_run(tmp_path, monkeypatch):
 
 
 def test_curves_of_namespaced_nodes_do_not_collide(tmp_path, monkeypatch):
-    from datarecipes.hooks import _NODE_NAMESPACE
+    from datarecipes.tracking_context import NODE_NAMESPACE as _NODE_NAMESPACE
 
     _isolated_mlflow(tmp_path, monkeypatch)
     with mlflow.start_run() as run:

@@ -9,7 +9,7 @@ from datarecipes.kernels import integration
 from datarecipes.models import ModelSpec, load_model
 from datarecipes.models.spec import LoraSpec
 from datarecipes.training import grpo
-from datarecipes.training.synthetic import write_shapes_dataset
+from tests.training.synthetic import write_shapes_dataset
 
 LR = 1e-3
 #: Adam's first step moves every weight with a non-negligible gradient by about LR, so a wrong

@@ -95,7 +95,7 @@ def test_full_finetuning_ignores_the_spec_lora_and_trains_the_vision_tower(
 
     from datarecipes.models import LoraSpec, ModelSpec, load_model
     from datarecipes.training.grpo import train_grpo
-    from datarecipes.training.synthetic import write_shapes_dataset
+    from tests.training.synthetic import write_shapes_dataset
 
     records = write_shapes_dataset(tmp_path, 4, seed=0)
     spec = ModelSpec(preset="tiny-vlm", preset_cache_dir=preset_cache, lora=LoraSpec(r=4))

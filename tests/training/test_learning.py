@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from datarecipes.models import ModelSpec
-from datarecipes.training.evaluation import EvalParams, evaluate, majority_baseline
 from datarecipes.training.grpo import GRPOParams, train_grpo
 from datarecipes.training.sft import SFTParams, train_sft
-from datarecipes.training.synthetic import write_shapes_dataset
+from tests.training.evaluation import EvalParams, evaluate, majority_baseline
+from tests.training.synthetic import write_shapes_dataset
 
 #: Held-out accuracy must beat the best image-blind answerer (the majority answer per question
 #: type, which a model reading only the question can reach) by this much.

@@ -3,7 +3,7 @@
 ``hf`` (the default, and the only one on CPU) is the model factory's ``generate`` and the MCTS
 ``HFPolicy``; ``vllm`` is :class:`~datarecipes.engines.vllm.VllmEngine` on GPU machines where
 ``vllm`` is installed. Both are reached through :func:`load_generator` (the
-``models.generate`` contract) and :func:`load_policy` (the MCTS ``Policy``), so a pipeline
+``models.generate`` contract) and :func:`load_step_policy` (the MCTS ``Policy``), so a pipeline
 changes engine by configuration only; GRPO's switch is :func:`grpo_vllm_kwargs`.
 """
 
@@ -29,12 +29,12 @@ __all__ = [
     "check_engine_available",
     "check_generation_setup",
     "check_grpo_rollouts",
-    "Generator",
-    "HFGenerator",
+    "TextEngine",
+    "HFEngine",
     "VllmEngine",
     "grpo_vllm_kwargs",
     "load_generator",
-    "load_policy",
+    "load_step_policy",
     "vllm_engine_kwargs",
 ]
 
@@ -131,7 +131,7 @@ class GenerationParams:
         )
 
 
-class Generator(Protocol):
+class TextEngine(Protocol):
     """The :func:`datarecipes.models.generation.generate` contract, without the model argument."""
 
     def generate(
@@ -142,8 +142,8 @@ class Generator(Protocol):
     ) -> list[list[str]]: ...
 
 
-class HFGenerator:
-    """A loaded Hugging Face model as a :class:`Generator` (the ``hf`` engine)."""
+class HFEngine:
+    """A loaded Hugging Face model as a :class:`TextEngine` (the ``hf`` engine)."""
 
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
@@ -159,16 +159,16 @@ class HFGenerator:
         return generate(self.loaded, batch, images, **sampling)
 
 
-def load_generator(spec: ModelSpec, params: GenerationParams) -> Generator:
+def load_generator(spec: ModelSpec, params: GenerationParams) -> TextEngine:
     """The model of ``spec`` on the engine ``params.engine`` names."""
     if params.engine == "vllm":
         return VllmEngine.from_spec(spec, params)
     from datarecipes.models.factory import load_model
 
-    return HFGenerator(load_model(spec))
+    return HFEngine(load_model(spec))
 
 
-def load_policy(spec: ModelSpec, params: GenerationParams) -> Policy:
+def load_step_policy(spec: ModelSpec, params: GenerationParams) -> Policy:
     """The MCTS step policy of ``spec`` on the engine ``params.engine`` names."""
     if params.engine == "vllm":
         return VllmEngine.from_spec(spec, params)
@@ -186,7 +186,8 @@ def check_generation_setup(parameters: Any) -> None:
     hold. For a pre-run hook, which sees all sections at once; each check raises
     :class:`ParameterError` naming ``generation.engine``.
     """
-    from datarecipes.config import PARAMETER_SECTIONS, from_params
+    from datarecipes.config import from_params
+    from datarecipes.parameter_sections import PARAMETER_SECTIONS
     from datarecipes.training.grpo import GRPOParams
 
     # No generation block: the trainers fall back to GenerationParams() (hf).

@@ -57,32 +57,6 @@ class _TemplateSource:
     path: str
 
 
-def load_processor(spec: ModelSpec) -> tuple[Any, Literal["vlm", "lm"], str]:
-    """The processor (VLM) or tokenizer (LM) of ``spec``, its kind and path — no weights."""
-    from transformers import AutoConfig, AutoProcessor, AutoTokenizer
-
-    from datarecipes.models.factory import (
-        ModelLoadError,
-        _apply_pixel_bounds,
-        _from_pretrained_kwargs,
-        model_kind,
-        resolve_path,
-    )
-
-    path = resolve_path(spec)
-    kwargs = _from_pretrained_kwargs(spec, path)
-    kind = model_kind(AutoConfig.from_pretrained(path, **kwargs))
-    if kind == "vlm":
-        processor = AutoProcessor.from_pretrained(path, **kwargs)
-        _apply_pixel_bounds(processor, spec)
-    else:
-        processor = AutoTokenizer.from_pretrained(path, **kwargs)
-    tokenizer = getattr(processor, "tokenizer", processor)
-    if not (getattr(processor, "chat_template", None) or tokenizer.chat_template):
-        raise ModelLoadError(f"the processor of {path!r} has no chat template")
-    return processor, kind, path
-
-
 def vllm_engine_kwargs(spec: ModelSpec, path: str, kind: str, params: GenerationParams
                        ) -> dict[str, Any]:
     """Keyword arguments of ``vllm.LLM`` for model ``spec`` (loaded from ``path``)."""
@@ -171,6 +145,8 @@ class VllmEngine:
                 "generation.engine is 'vllm' but the vllm package is not installed here "
                 "(GPU machines: pip install vllm; CPU runs: set generation.engine: hf)"
             ) from err
+
+        from datarecipes.models.factory import load_processor
 
         processor, kind, path = load_processor(spec)
         llm = LLM(**vllm_engine_kwargs(spec, path, kind, params))

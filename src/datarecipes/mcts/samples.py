@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from datarecipes.answers import normalize_answer
-from datarecipes.models.conversations import BadSampleError as ModelsBadSample
-from datarecipes.models.conversations import load_image
 
+# The project's one bad-sample error (an image that does not decode raises it too); raised
+# here in strict mode with the sample id in the message.
+from datarecipes.models.conversations import BadSampleError, load_image
 
-class BadSampleError(ValueError):
-    """A sample cannot be scored (raised in strict mode; the message names the sample id)."""
+__all__ = ["BadSampleError", "MctsSample", "parse_sample", "parse_samples"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def _missing(value: Any) -> bool:
 def _image_problem(path: str) -> str | None:
     try:
         load_image(path)
-    except ModelsBadSample as err:
+    except BadSampleError as err:
         return str(err)
     return None
 

@@ -113,10 +113,3 @@ def count_image_blocks(conversation: Conversation) -> int:
         if block.get("type") == "image"
     )
 
-
-def message_text(message: dict[str, Any]) -> str:
-    """The text of one message (text blocks joined)."""
-    content = message["content"]
-    if isinstance(content, str):
-        return content
-    return "".join(b.get("text", "") for b in content if b.get("type") == "text")

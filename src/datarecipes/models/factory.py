@@ -86,6 +86,28 @@ def model_kind(config: Any) -> Literal["vlm", "lm"]:
     return "vlm" if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES else "lm"
 
 
+def load_processor(
+    spec: ModelSpec, path: str | None = None, kind: Literal["vlm", "lm"] | None = None
+) -> tuple[Any, Literal["vlm", "lm"], str]:
+    """The processor (VLM) or tokenizer (LM) of ``spec``, its kind and path, without weights:
+    what :func:`load_model` and the vLLM engine both feed their model. ``path`` and ``kind``
+    skip resolving them again when the caller has."""
+    path = path or resolve_path(spec)
+    kwargs = _from_pretrained_kwargs(spec, path)
+    kind = kind or model_kind(AutoConfig.from_pretrained(path, **kwargs))
+    if kind == "vlm":
+        processor = AutoProcessor.from_pretrained(path, **kwargs)
+        _apply_pixel_bounds(processor, spec)
+    else:
+        processor = AutoTokenizer.from_pretrained(path, **kwargs)
+    tokenizer = processor.tokenizer if kind == "vlm" else processor
+    if not (getattr(processor, "chat_template", None) or tokenizer.chat_template):
+        raise ModelLoadError(
+            f"the processor of {path!r} has no chat template; give a chat (instruct) checkpoint"
+        )
+    return processor, kind, path
+
+
 def load_model(spec: ModelSpec) -> LoadedModel:
     """Load the model and processor ``spec`` names (hub id, local directory or preset)."""
     path = resolve_path(spec)
@@ -107,16 +129,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         model_kwargs["attn_implementation"] = spec.attn_implementation
     auto_model = AutoModelForImageTextToText if kind == "vlm" else AutoModelForCausalLM
     model = auto_model.from_pretrained(path, config=config, **model_kwargs)
-    if kind == "vlm":
-        processor = AutoProcessor.from_pretrained(path, **kwargs)
-        _apply_pixel_bounds(processor, spec)
-    else:
-        processor = AutoTokenizer.from_pretrained(path, **kwargs)
+    processor, _, _ = load_processor(spec, path=path, kind=kind)
     tokenizer = processor.tokenizer if kind == "vlm" else processor
-    if not (getattr(processor, "chat_template", None) or tokenizer.chat_template):
-        raise ModelLoadError(
-            f"the processor of {path!r} has no chat template; give a chat (instruct) checkpoint"
-        )
     if tokenizer.pad_token is None:
         # Batched generation and training need padding; EOS is the usual stand-in.
         tokenizer.pad_token = tokenizer.eos_token

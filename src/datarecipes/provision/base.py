@@ -10,15 +10,24 @@ enumeration cheap.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.sampling import draw, draw_order, weighted_sample
+
+if TYPE_CHECKING:
+    from datarecipes.provision.sampling import RareConceptWeight
 
 #: Every generator class, by its ProVision name, in definition order.
 REGISTRY: dict[str, type[Generator]] = {}
+#: Formats an int the way the answer is formatted (a digit or a word): ``steps``' last argument.
+NumberFormat = Callable[[int], str]
+#: The images a multi-image generator asks about, in the order the question numbers them.
+ImageGroup = Sequence[GraphIndex]
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,9 @@ class Generator:
         """Every candidate for one graph (single-image) or one image group (multi-image)."""
         raise NotImplementedError
 
-    def sample(self, graph: Any, rng: random.Random, budget: int, weigh) -> list[Candidate]:
+    def sample(
+        self, graph: Any, rng: random.Random, budget: int, weigh: RareConceptWeight
+    ) -> list[Candidate]:
         """Up to ``budget`` candidates, drawn without replacement with probability ∝
         ``weigh(candidate)``. The default enumerates everything (fine for generators with a
         handful of candidates per image); the subclasses below enumerate only what they
@@ -108,14 +119,14 @@ class Generator:
         built here, only for the candidates that are rendered."""
         return cand.slots
 
-    def steps(self, cand: Candidate, graph: Any, num) -> list[str]:
+    def steps(self, cand: Candidate, graph: Any, format_number: NumberFormat) -> list[str]:
         """Facts, read from the graph, that lead to the answer (without the final step).
 
         ``num`` formats an int the way the answer is formatted (digit or word).
         """
         raise NotImplementedError
 
-    def _c(self, slots: dict[str, Any], answer: Any, **kw) -> Candidate:
+    def candidate(self, slots: dict[str, Any], answer: Any, **kw) -> Candidate:
         return Candidate(self.name, slots, answer, **kw)
 
 
@@ -130,7 +141,7 @@ class KeyedGenerator(Generator):
         """Keys in the order :meth:`enumerate` lists their candidates."""
         raise NotImplementedError
 
-    def weights(self, graph: Any, keys: list[Any], weigh) -> list[float]:
+    def weights(self, graph: Any, keys: list[Any], weigh: RareConceptWeight) -> list[float]:
         """Each key's rare-concept weight, from ``weigh.cube`` lookups (no meta tuples)."""
         raise NotImplementedError
 
@@ -140,7 +151,9 @@ class KeyedGenerator(Generator):
     def enumerate(self, graph: Any, rng: random.Random) -> list[Candidate]:
         return [self.build(graph, k) for k in self.keys(graph)]
 
-    def sample(self, graph: Any, rng: random.Random, budget: int, weigh) -> list[Candidate]:
+    def sample(
+        self, graph: Any, rng: random.Random, budget: int, weigh: RareConceptWeight
+    ) -> list[Candidate]:
         keys = self.keys(graph)
         chosen = (range(len(keys)) if len(keys) <= budget
                   else draw(self.weights(graph, keys, weigh), budget, rng))
@@ -156,7 +169,7 @@ class UnitGenerator(Generator):
     def units(self, graph: Any) -> list[Any]:
         raise NotImplementedError
 
-    def weights(self, graph: Any, units: list[Any], weigh) -> list[float]:
+    def weights(self, graph: Any, units: list[Any], weigh: RareConceptWeight) -> list[float]:
         """Each unit's rare-concept weight: that of every candidate it expands to."""
         raise NotImplementedError
 
@@ -166,7 +179,9 @@ class UnitGenerator(Generator):
     def enumerate(self, graph: Any, rng: random.Random) -> list[Candidate]:
         return [c for unit in self.units(graph) for c in self.expand(graph, unit, rng)]
 
-    def sample(self, graph: Any, rng: random.Random, budget: int, weigh) -> list[Candidate]:
+    def sample(
+        self, graph: Any, rng: random.Random, budget: int, weigh: RareConceptWeight
+    ) -> list[Candidate]:
         units = self.units(graph)
         out: list[Candidate] = []
         for i in draw_order(self.weights(graph, units, weigh), rng):
@@ -187,14 +202,18 @@ class RowGenerator(Generator):
         """``(objects (m, k) int array, extra per-row arrays)``."""
         raise NotImplementedError
 
-    def make(self, graph: Any, i: int, objects, extra: dict, rng: random.Random) -> Candidate:
+    def make(
+        self, graph: Any, i: int, objects: np.ndarray, extra: dict, rng: random.Random
+    ) -> Candidate:
         raise NotImplementedError
 
     def enumerate(self, graph: Any, rng: random.Random) -> list[Candidate]:
         objects, extra = self.rows(graph)
         return [self.make(graph, i, objects, extra, rng) for i in range(len(objects))]
 
-    def sample(self, graph: Any, rng: random.Random, budget: int, weigh) -> list[Candidate]:
+    def sample(
+        self, graph: Any, rng: random.Random, budget: int, weigh: RareConceptWeight
+    ) -> list[Candidate]:
         objects, extra = self.rows(graph)
         m = len(objects)
         if m == 0:
@@ -207,7 +226,7 @@ class RowGenerator(Generator):
             chosen = np.argsort(-keys, kind="stable")[:budget].tolist()
         return [self.make(graph, i, objects, extra, rng) for i in chosen]
 
-    def row_weights(self, graph: Any, objects, weigh):
+    def row_weights(self, graph: Any, objects: np.ndarray, weigh: RareConceptWeight):
         """Each row's rare-concept weight (its objects' labels), as a numpy array."""
         cube = graph.shared(("object_cube", weigh), lambda: np.array(
             [weigh.cube["object"].get(x, 1.0) for x in graph.labels]))

@@ -22,7 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from datarecipes.provision import multi, single  # noqa: F401  (register the generators)
-from datarecipes.provision.base import REGISTRY, Generator, GeneratorSettings
+from datarecipes.provision.base import REGISTRY, Generator, GeneratorSettings, ImageGroup
 from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.render import Vocabulary, render
 from datarecipes.provision.sampling import RareConceptWeight, concept_counts, image_groups
@@ -79,8 +79,8 @@ def _rng(seed: int, *parts: Any) -> random.Random:
     return random.Random("/".join([str(seed), *map(str, parts)]))
 
 
-def applicable(gen: Generator, indices: Sequence[GraphIndex]) -> bool:
-    return all(gen.needs <= g.layers for g in indices)
+def applicable(gen: Generator, indices: ImageGroup) -> bool:
+    return all(gen.needs <= index.layers for index in indices)
 
 
 def _record(gen, cand, graph, rng, cfg, vocab, images, image_ids, source, split):
@@ -100,8 +100,8 @@ def generate_questions(graphs: Mapping[str, SceneGraph], cfg: RunConfig,
     ids = sorted(graphs)
     indices = [GraphIndex(graphs[i]) for i in ids]
     vocab = Vocabulary.from_indices(indices)
-    singles = [g for g in gens if not g.multi]
-    multis = [g for g in gens if g.multi]
+    singles = [gen for gen in gens if not gen.multi]
+    multis = [gen for gen in gens if gen.multi]
 
     disabled: Counter = Counter()
     weigh = RareConceptWeight(concept_counts(indices))
@@ -117,24 +117,28 @@ def generate_questions(graphs: Mapping[str, SceneGraph], cfg: RunConfig,
             seen.add(key)
             records.append(rec)
 
-    for g in tqdm(indices, desc=f"provision single [{split}]", disable=not cfg.progress):
-        path = g.graph.image_path or g.image_id
-        source = g.graph.source or "provision"
+    for index in tqdm(indices, desc=f"provision single [{split}]", disable=not cfg.progress):
+        path = index.graph.image_path or index.image_id
+        source = index.graph.source or "provision"
         for gen in singles:
-            if not gen.needs <= g.layers:
+            if not gen.needs <= index.layers:
                 disabled[gen.name] += 1
                 continue
-            rng = _rng(cfg.seed, g.image_id, gen.name)
-            for cand in gen.sample(g, rng, cfg.budget, weigh):
-                keep(_record(gen, cand, g, rng, cfg, vocab, [path], [g.image_id], source, split))
+            rng = _rng(cfg.seed, index.image_id, gen.name)
+            for cand in gen.sample(index, rng, cfg.budget, weigh):
+                keep(
+                    _record(
+                        gen, cand, index, rng, cfg, vocab, [path], [index.image_id], source, split
+                    )
+                )
 
     groups = image_groups(len(indices), cfg.group_size, cfg.n_groups,
                           _rng(cfg.seed, "groups", split)) if multis else []
     for group_pos in tqdm(groups, desc=f"provision multi [{split}]", disable=not cfg.progress):
         group = [indices[p] for p in group_pos]
-        gids = [g.image_id for g in group]
-        paths = [g.graph.image_path or g.image_id for g in group]
-        sources = {g.graph.source or "provision" for g in group}
+        gids = [index.image_id for index in group]
+        paths = [index.graph.image_path or index.image_id for index in group]
+        sources = {index.graph.source or "provision" for index in group}
         for gen in multis:
             if not applicable(gen, group):
                 disabled[gen.name] += 1

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from datarecipes.provision.text import box_ratio
 from datarecipes.scenegraph import SceneGraph, attribute_type
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Relations ProVision drops before generating (``dataset.EXCLUDE_RELATIONS``).
 EXCLUDED_RELATIONS = frozenset({"of"})
@@ -87,7 +91,7 @@ class GraphIndex:
         }
         self._shared: dict = {}
 
-    def shared(self, key, build):
+    def shared(self, key: Any, build):
         """``build()``, computed once per graph and ``key``: for what several generators
         derive alike (mirrored generators' object sets, a run's per-label weights)."""
         try:

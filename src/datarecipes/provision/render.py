@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from datarecipes.provision.base import Candidate, Generator
+from datarecipes.provision.base import Candidate, Generator, NumberFormat
 from datarecipes.provision.templates import OPTION_PREFIXES, TEMPLATES
 from datarecipes.provision.text import count_distractors, join_and, number_text
 from datarecipes.scenegraph import ATTRIBUTE_TYPES, attribute_type
@@ -34,10 +34,10 @@ class Vocabulary:
     @classmethod
     def from_indices(cls, indices: Iterable[Any]) -> Vocabulary:
         labels, rels, attrs = set(), set(), {a for a in ATTRIBUTE_TYPES if a != "grey"}
-        for g in indices:
-            labels.update(g.labels)
-            rels.update(r for _, r, _ in g.relations)
-            for a in g.attrs:
+        for index in indices:
+            labels.update(index.labels)
+            rels.update(r for _, r, _ in index.relations)
+            for a in index.attrs:
                 attrs.update(a)
         by_type: dict[str, list[str]] = {}
         for a in sorted(attrs):
@@ -77,9 +77,9 @@ def _fields(gen: Generator, cand: Candidate, graph: Any, rng: random.Random) -> 
 
 
 def _distractors(cand: Candidate, answer_text: str, rng: random.Random, vocab: Vocabulary,
-                 n_choice: int, num) -> list[str]:
+                 n_choice: int, format_number: NumberFormat) -> list[str]:
     if cand.pool == "count":
-        return [num(x) for x in count_distractors(cand.mcq_answer)[1:]][: n_choice - 1]
+        return [format_number(x) for x in count_distractors(cand.mcq_answer)[1:]][: n_choice - 1]
     pool = cand.pool if isinstance(cand.pool, list) else vocab.pool(cand.pool)
     bad = cand.exclude
     options = [x for x in dict.fromkeys(pool) if x != answer_text and x not in bad]

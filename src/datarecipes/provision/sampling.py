@@ -21,7 +21,10 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from datarecipes.provision.base import Candidate
 
 T = TypeVar("T")
 
@@ -29,14 +32,14 @@ T = TypeVar("T")
 def concept_counts(indices: Iterable) -> Counter:
     """(field, value) → occurrences in the graphs (see module docstring)."""
     counts: Counter = Counter()
-    for g in indices:
-        for label, n in g.label_count.items():
+    for index in indices:
+        for label, n in index.label_count.items():
             counts[("object", label)] += n
             counts[("count", n)] += 1
-        for attrs in g.attrs:
+        for attrs in index.attrs:
             for a in attrs:
                 counts[("attribute", a)] += 1
-        for _, rel, _ in g.relations:
+        for _, rel, _ in index.relations:
             counts[("relation", rel)] += 1
     return counts
 
@@ -74,7 +77,7 @@ class RareConceptWeight:
             self._cache[meta] = w
         return w
 
-    def __call__(self, cand) -> float:
+    def __call__(self, cand: Candidate) -> float:
         return self.of_meta(cand.meta)
 
 

@@ -89,14 +89,6 @@ def join_and(items: Sequence[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def join_or(items: Sequence[str]) -> str:
-    """``a or b``, ``a, b or c``."""
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " or " + items[-1]
-
-
 def box_ratio(box: Sequence[float], width: int, height: int) -> str:
     """A pixel box ``[x0, y0, x1, y1]`` as 2-decimal ratios of width/height."""
     x0, y0, x1, y1 = box

@@ -9,7 +9,6 @@ through :class:`DirectoryDataset`.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -26,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from datarecipes.annotations.paths import resolve_image_path
 from datarecipes.answers import extract_boxed
+from datarecipes.fingerprint import digest
 from datarecipes.io.atomic import atomic_write_bytes, atomic_write_text
 from datarecipes.io.sources import ReadOnlyDataset
 from datarecipes.thinklite.data import QUESTION_COLUMNS
@@ -98,7 +98,7 @@ def benchmark_questions(frame: pd.DataFrame, name: str, image_dir: Path,
                 suffix = (img.format or "png").lower()
         except (OSError, UnidentifiedImageError) as err:
             raise DatasetError(f"{where} row {index}: image does not decode: {err}") from err
-        path = image_dir / name / f"{hashlib.sha256(data).hexdigest()[:20]}.{suffix}"
+        path = image_dir / name / f"{digest(data, length=20)}.{suffix}"
         if not path.exists():
             atomic_write_bytes(path, data)
         sample_id = getattr(row, "id", None) or f"{name}-{index:06d}"

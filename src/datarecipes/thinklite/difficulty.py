@@ -27,7 +27,7 @@ from datarecipes.thinklite.params import ThinkLiteMctsParams
 from datarecipes.thinklite.policy import PolicySource
 
 #: ``thinklite_mcts`` settings that say where the search runs, not what it finds.
-RUN_ONLY = ("executor",)
+PLACEMENT_FIELDS = ("executor",)
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def search_key(
     """Digest naming the sub-directory of one search: what decides its results, not where it
     runs (the executor settings are left out, so a Ray run resumes a local one and back)."""
     settings = dataclasses.asdict(run)
-    for name in RUN_ONLY:
+    for name in PLACEMENT_FIELDS:
         settings.pop(name)
     payload = {
         "policy": fingerprint,

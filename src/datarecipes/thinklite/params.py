@@ -2,8 +2,9 @@
 
 The MCTS search (``mcts_difficulty``) and the selection rule (``hard_sample_selection``) keep
 the sections :mod:`datarecipes.mcts` defines; the warm start and GRPO sections are the trainers'
-own dataclasses (:class:`SFTParams`, :class:`GRPOParams`) registered under ThinkLite's names, so
-a key the trainer does not know fails at start-up. The sections below are the glue's own.
+own dataclasses (:class:`SFTParams`, :class:`GRPOParams`), registered under ThinkLite's names in
+:mod:`datarecipes.parameter_sections`, so a key the trainer does not know fails at start-up.
+The sections below are the glue's own.
 """
 
 from __future__ import annotations
@@ -14,12 +15,6 @@ from typing import Literal
 from datarecipes.config import parameters_section, require
 from datarecipes.executors import ExecutorParams
 from datarecipes.mcts import SelectionConfig
-from datarecipes.training.grpo import GRPOParams
-from datarecipes.training.sft import SFTParams
-
-# The trainers' dataclasses are the schemas of ThinkLite's training sections.
-parameters_section("thinklite_warm_start")(SFTParams)
-parameters_section("thinklite_grpo")(GRPOParams)
 
 
 @parameters_section("thinklite_data")

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from datarecipes.config import ParameterError
-from datarecipes.engines import GenerationParams, HFGenerator, load_generator
-from datarecipes.engines import load_policy as engine_policy
+from datarecipes.engines import GenerationParams, HFEngine, load_generator, load_step_policy
 from datarecipes.fingerprint import checkpoint_fingerprint, digest, policy_fingerprint
 from datarecipes.models import LoadedModel, ModelSpec, load_model
 from datarecipes.models.factory import resolve_path
 
 if TYPE_CHECKING:
-    from datarecipes.engines import Generator
+    from datarecipes.engines import TextEngine
     from datarecipes.mcts import Policy
 
 
@@ -87,12 +86,12 @@ class PolicySource:
             from datarecipes.mcts import HFPolicy
 
             return HFPolicy.from_loaded(self.loaded)
-        return engine_policy(self.spec, self.generation)
+        return load_step_policy(self.spec, self.generation)
 
-    def generator(self) -> Generator:
+    def generator(self) -> TextEngine:
         """The ``models.generate`` contract (HF or vLLM), for evaluation."""
         if self.loaded is not None:
-            return HFGenerator(self.loaded)
+            return HFEngine(self.loaded)
         return load_generator(self.spec, self.generation)
 
     def fingerprint(self) -> str:

@@ -1,6 +1,5 @@
-"""SFT, GRPO and evaluation on TRL, for any model the factory loads."""
+"""SFT and GRPO on TRL, for any model the factory loads."""
 
-from datarecipes.training.evaluation import EvalParams, evaluate
 from datarecipes.training.grpo import GRPOParams, train_grpo
 from datarecipes.training.rewards import (
     accuracy_reward,
@@ -11,11 +10,9 @@ from datarecipes.training.rewards import (
 from datarecipes.training.sft import SFTParams, train_sft
 
 __all__ = [
-    "EvalParams",
     "GRPOParams",
     "SFTParams",
     "accuracy_reward",
-    "evaluate",
     "format_reward",
     "majority_vote_reward",
     "train_grpo",

@@ -13,6 +13,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from datarecipes.tracking_context import current_node_namespace
+
 #: Trainer log keys renamed to stable metric names (the rest pass through, ``/`` → ``_``).
 _RENAMES = {
     "loss": "loss",
@@ -68,8 +70,6 @@ class StepMetricsCallback(TrainerCallback):
         self.history.append(row)
         if _mlflow_run_active():
             import mlflow
-
-            from datarecipes.hooks import current_node_namespace
 
             namespace = current_node_namespace()
             prefix = f"{namespace}.{self.prefix}" if namespace else self.prefix

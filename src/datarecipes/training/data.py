@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -87,13 +87,17 @@ def _conversation(
     return messages, record_image_path(record, image_root), turns
 
 
-def sft_dataset(
+def _dataset(
     data: Iterable[Mapping[str, Any]] | pd.DataFrame,
-    image_root: str | None = None,
-    on_bad_sample: OnBadSample = "skip",
-    name: str = "sft data",
+    image_root: str | None,
+    on_bad_sample: OnBadSample,
+    name: str,
+    rows_of: Callable[[Mapping[str, Any], str, list[dict[str, Any]], str | None, list[int]],
+                      list[dict[str, Any]]],
 ) -> tuple[datasets.Dataset, BadSampleLog]:
-    """Prompt-completion dataset (``prompt``, ``completion``, ``images`` when there are images)."""
+    """The rows ``rows_of(record, id, messages, image path, assistant turns)`` gives for each
+    record; a record it (or its conversation) refuses with :class:`BadSampleError` is skipped
+    or raised as ``on_bad_sample`` says, with the record's id in the message."""
     records = as_records(data)
     log = BadSampleLog(total=len(records))
     rows: list[dict[str, Any]] = []
@@ -101,18 +105,35 @@ def sft_dataset(
         rid = record.get("id", f"row {index}")
         try:
             messages, path, turns = _conversation(record, image_root)
-            if not turns:
-                raise BadSampleError(f"record {rid!r} has no assistant turn")
-            for i in turns:
-                row: dict[str, Any] = {"prompt": messages[:i], "completion": [messages[i]]}
-                if path is not None:
-                    row["images"] = [path]
-                rows.append(row)
+            rows.extend(rows_of(record, rid, messages, path, turns))
         except BadSampleError as err:
             log.add(f"{name}: {err}" if str(rid) in str(err) else f"{name} {rid!r}: {err}",
                     on_bad_sample)
     log.report(name)
     return _to_dataset(rows, name), log
+
+
+def sft_dataset(
+    data: Iterable[Mapping[str, Any]] | pd.DataFrame,
+    image_root: str | None = None,
+    on_bad_sample: OnBadSample = "skip",
+    name: str = "sft data",
+) -> tuple[datasets.Dataset, BadSampleLog]:
+    """Prompt-completion dataset (``prompt``, ``completion``, ``images`` when there are images)."""
+
+    def rows_of(record: Mapping[str, Any], rid: str, messages: list[dict[str, Any]],
+                path: str | None, turns: list[int]) -> list[dict[str, Any]]:
+        if not turns:
+            raise BadSampleError(f"record {rid!r} has no assistant turn")
+        rows: list[dict[str, Any]] = []
+        for i in turns:
+            row: dict[str, Any] = {"prompt": messages[:i], "completion": [messages[i]]}
+            if path is not None:
+                row["images"] = [path]
+            rows.append(row)
+        return rows
+
+    return _dataset(data, image_root, on_bad_sample, name, rows_of)
 
 
 def prompt_dataset(
@@ -125,29 +146,23 @@ def prompt_dataset(
     assistant turn, or the whole conversation when there is none), ``answer`` (the record's
     ``answer`` field, else the last assistant turn's text, else empty for unlabeled data),
     ``id``, ``image`` path, plus the record's other scalar columns (``question_type``, ...)."""
-    records = as_records(data)
-    log = BadSampleLog(total=len(records))
-    rows: list[dict[str, Any]] = []
-    for index, record in enumerate(records):
-        rid = record.get("id", f"row {index}")
-        try:
-            messages, path, turns = _conversation(record, image_root)
-            prompt = messages[: turns[-1]] if turns else messages
-            if not prompt or prompt[-1]["role"] != "user":
-                raise BadSampleError(f"record {rid!r} has no user turn to answer")
-            answer = record.get("answer")
-            if answer is None and turns:
-                answer = _text(messages[turns[-1]])
-            row = {k: v for k, v in record.items() if _is_scalar(v)}
-            row.update(id=str(rid), prompt=prompt, answer="" if answer is None else str(answer))
-            row.pop("image", None)
-            if path is not None:
-                row["image"] = path
-            rows.append(row)
-        except BadSampleError as err:
-            log.add(f"{name} {rid!r}: {err}", on_bad_sample)
-    log.report(name)
-    return _to_dataset(rows, name), log
+
+    def rows_of(record: Mapping[str, Any], rid: str, messages: list[dict[str, Any]],
+                path: str | None, turns: list[int]) -> list[dict[str, Any]]:
+        prompt = messages[: turns[-1]] if turns else messages
+        if not prompt or prompt[-1]["role"] != "user":
+            raise BadSampleError(f"record {rid!r} has no user turn to answer")
+        answer = record.get("answer")
+        if answer is None and turns:
+            answer = _text(messages[turns[-1]])
+        row = {k: v for k, v in record.items() if _is_scalar(v)}
+        row.update(id=str(rid), prompt=prompt, answer="" if answer is None else str(answer))
+        row.pop("image", None)
+        if path is not None:
+            row["image"] = path
+        return [row]
+
+    return _dataset(data, image_root, on_bad_sample, name, rows_of)
 
 
 def _text(message: Mapping[str, Any]) -> str:

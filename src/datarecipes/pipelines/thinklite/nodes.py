@@ -51,6 +51,7 @@ from datarecipes.training.sft import SFTParams, train_sft
 logger = logging.getLogger(__name__)
 Checkpoint = LoadedModel | str
 FILE = "parameters_thinklite.yml"
+ABLATION_FILE = "parameters_thinklite_ablation.yml"
 
 
 def _models(models: Mapping[str, Any]) -> ModelsParams:
@@ -200,11 +201,14 @@ def select_training_set(
     generation: Mapping[str, Any],
     hard_sample_selection: Mapping[str, Any],
     thinklite_mcts: Mapping[str, Any],
+    *,
+    selection_source: str = f"{FILE}: hard_sample_selection",
 ) -> tuple[pd.DataFrame, dict[str, float], Figure, Figure]:
     """The GRPO training set chosen by ``hard_sample_selection.strategy``, its statistics,
-    difficulty histogram and question-type shares."""
-    config = from_params(SelectionConfig, hard_sample_selection,
-                         where=f"{FILE}: hard_sample_selection")
+    difficulty histogram and question-type shares. ``selection_source`` names the file and
+    section the selection settings came from, for errors (the ablation feeds each namespace
+    ``thinklite_ablation.<strategy>`` of ``parameters_thinklite_ablation.yml``)."""
+    config = from_params(SelectionConfig, hard_sample_selection, where=selection_source)
     accuracy = None
     if config.strategy == "accuracy":
         run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
@@ -265,12 +269,13 @@ def compare_strategies(
     """``thinklite_ablation_metrics`` and ``thinklite_ablation_plot``: accuracy and selected
     count per strategy. ``per_strategy`` holds ``<strategy>_selection`` and ``<strategy>_eval``
     metrics for every strategy of :data:`ABLATION_STRATEGIES`."""
-    from_params(AblationParams, thinklite_ablation, where=f"{FILE}: thinklite_ablation")
+    from_params(AblationParams, thinklite_ablation, where=f"{ABLATION_FILE}: thinklite_ablation")
     selection = {s: per_strategy[f"{s}_selection"] for s in ABLATION_STRATEGIES}
     evaluation = {s: per_strategy[f"{s}_eval"] for s in ABLATION_STRATEGIES}
     if selection["random"]["num_selected"] != selection["mcts"]["num_selected"]:
         raise ValueError(
-            f"thinklite_ablation: random kept {selection['random']['num_selected']:.0f} "
+            f"{ABLATION_FILE}: thinklite_ablation: random kept "
+            f"{selection['random']['num_selected']:.0f} "
             f"questions but mcts {selection['mcts']['num_selected']:.0f}; the random control "
             "must keep as many (same iters_threshold)"
         )

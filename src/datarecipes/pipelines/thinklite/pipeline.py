@@ -11,6 +11,8 @@ runs the strategy nodes once per strategy in its own namespace.
 
 from __future__ import annotations
 
+import functools
+
 from kedro.pipeline import Node, Pipeline
 
 from datarecipes.pipelines.thinklite.nodes import (
@@ -84,12 +86,19 @@ def shared_nodes() -> Pipeline:
     )
 
 
-def strategy_nodes() -> Pipeline:
-    """Select (``params:hard_sample_selection``) → GRPO → evaluate."""
+def strategy_nodes(selection_source: str | None = None) -> Pipeline:
+    """Select (``params:hard_sample_selection``) → GRPO → evaluate. ``selection_source`` names
+    where a namespace's selection settings come from, for error messages."""
+    select = select_training_set
+    if selection_source is not None:
+        select = functools.update_wrapper(
+            functools.partial(select_training_set, selection_source=selection_source),
+            select_training_set,
+        )
     return Pipeline(
         [
             Node(
-                select_training_set,
+                select,
                 inputs=["thinklite_pool", "thinklite_difficulty",
                         "thinklite_warm_start_checkpoint", "params:models", "params:generation",
                         "params:hard_sample_selection", "params:thinklite_mcts"],

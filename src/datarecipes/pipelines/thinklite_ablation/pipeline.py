@@ -13,7 +13,7 @@ import warnings
 
 from kedro.pipeline import Node, Pipeline
 
-from datarecipes.pipelines.thinklite.nodes import compare_strategies
+from datarecipes.pipelines.thinklite.nodes import ABLATION_FILE, compare_strategies
 from datarecipes.pipelines.thinklite.pipeline import (
     SHARED_INPUTS,
     SHARED_PARAMETERS,
@@ -27,8 +27,9 @@ def strategy_pipeline(strategy: str) -> Pipeline:
     """The strategy nodes in namespace ``strategy``."""
     parameters = {p: p for p in SHARED_PARAMETERS}
     parameters["params:hard_sample_selection"] = f"params:thinklite_ablation.{strategy}"
+    source = f"{ABLATION_FILE}: thinklite_ablation.{strategy}"
     return Pipeline(
-        strategy_nodes(), namespace=strategy, inputs=SHARED_INPUTS, parameters=parameters
+        strategy_nodes(source), namespace=strategy, inputs=SHARED_INPUTS, parameters=parameters
     )
 
 

@@ -18,7 +18,7 @@ from datarecipes.experiments import (
     selection_overlap,
     summary_metrics,
 )
-from datarecipes.pipelines.thinklite_experiment.params import ExperimentParams
+from datarecipes.experiments.params import ExperimentParams
 from datarecipes.training.grpo import GRPOParams
 
 FILE = "parameters_thinklite_experiment.yml"

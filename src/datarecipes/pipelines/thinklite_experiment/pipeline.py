@@ -21,6 +21,7 @@ import yaml
 from kedro.pipeline import Node, Pipeline
 
 from datarecipes.config import from_params
+from datarecipes.experiments.params import ExperimentParams
 from datarecipes.pipelines.thinklite.pipeline import (
     SHARED_INPUTS,
     SHARED_PARAMETERS,
@@ -33,7 +34,6 @@ from datarecipes.pipelines.thinklite_experiment.nodes import (
     run_key,
     run_parameters,
 )
-from datarecipes.pipelines.thinklite_experiment.params import ExperimentParams
 
 #: Parameters of the strategy nodes that each run replaces with its own (seeded) dataset.
 RUN_INPUTS = {"params:hard_sample_selection": "run_selection_params",

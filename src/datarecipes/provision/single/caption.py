@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from datarecipes.provision.base import Candidate, Generator
 from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.text import article, described, join_and
+
+if TYPE_CHECKING:
+
+    from datarecipes.provision.base import NumberFormat
 
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
              "ninth", "tenth")
@@ -42,13 +47,13 @@ def _components(n: int, edges: list[tuple[int, str, int]]) -> list[list[int]]:
     return sorted(groups.values(), key=lambda c: c[0])
 
 
-def scene_graph_caption(g: GraphIndex) -> str:
+def scene_graph_caption(index: GraphIndex) -> str:
     """The caption of one graph (see the module docstring); "" for a graph without objects."""
-    n = g.n
+    n = index.n
     if n == 0:
         return ""
-    edges = list(g.relations)
-    names = [described(g.attrs[i], g.labels[i]) for i in range(n)]
+    edges = list(index.relations)
+    names = [described(index.attrs[i], index.labels[i]) for i in range(n)]
     same: dict[str, list[int]] = defaultdict(list)
     for i, name in enumerate(names):
         same[name].append(i)
@@ -98,11 +103,20 @@ class SceneGraphCaption(Generator):
 
     name, family = "SceneGraphCaption", "caption"
 
-    def enumerate(self, g: GraphIndex, rng: random.Random) -> list[Candidate]:
-        caption = scene_graph_caption(g)
-        return [self._c({}, caption, meta=tuple(("object", x) for x in sorted(set(g.labels))))] \
-            if caption else []
+    def enumerate(self, index: GraphIndex, rng: random.Random) -> list[Candidate]:
+        caption = scene_graph_caption(index)
+        return (
+            [
+                self.candidate(
+                    {}, caption, meta=tuple(("object", x) for x in sorted(set(index.labels)))
+                )
+            ]
+            if caption
+            else []
+        )
 
-    def steps(self, c, g, num):
-        return [f"The image shows {g.n} object{'s' if g.n != 1 else ''}; I describe each with "
-                "its attributes and relations."]
+    def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
+        return [
+            f"The image shows {index.n} object{'s' if index.n != 1 else ''}; I describe each with "
+            "its attributes and relations."
+        ]

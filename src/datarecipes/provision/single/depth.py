@@ -8,18 +8,24 @@ Convention: depth maps are ``uint8`` with **higher = closer** (Depth-Anything; s
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 from datarecipes.provision.base import Candidate, Generator
 from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.text import point_ratio
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from datarecipes.provision.base import NumberFormat
 
 
 class _PointDepth(Generator):
     family, needs = "depth", frozenset({"depth"})
     closer: bool = True
 
-    def enumerate(self, g: GraphIndex, rng: random.Random) -> list[Candidate]:
-        depth = g.graph.depth
+    def enumerate(self, index: GraphIndex, rng: random.Random) -> list[Candidate]:
+        depth = index.graph.depth
         h, w = depth.shape
         threshold = self.settings.depth_threshold
         out = []
@@ -39,14 +45,11 @@ class _PointDepth(Generator):
                 p1, p2 = point_ratio(x1, y1, w, h), point_ratio(x2, y2, w, h)
                 if p1 == p2:
                     continue
-                near, far = (p1, p2) if d1 > d2 else (p2, p1)
-                out.append(self._c(
-                    {"point1": p1, "point2": p2, "pixels": ((x1, y1), (x2, y2))},
-                    near if self.closer else far, pool=[far if self.closer else near]))
+                out.append(self._question(p1, p2, d1, d2, ((x1, y1), (x2, y2))))
                 break
         return out
 
-    def _reference_pair(self, depth, rng: random.Random) -> Candidate | None:
+    def _reference_pair(self, depth: np.ndarray, rng: random.Random) -> Candidate | None:
         """``ComparePointDepthGenerator._sample_points``: one pair (the second point redrawn
         until the two print differently), up to 10 redraws of both while their depths differ
         by less than the threshold, then the last pair is asked whatever its difference (a
@@ -55,7 +58,7 @@ class _PointDepth(Generator):
         h, w = depth.shape
         threshold = self.settings.depth_threshold
 
-        def point():
+        def point() -> tuple[int, int]:
             return rng.randrange(w), rng.randrange(h)
 
         (x1, y1), (x2, y2) = point(), point()
@@ -72,16 +75,21 @@ class _PointDepth(Generator):
         p1, p2 = point_ratio(x1, y1, w, h), point_ratio(x2, y2, w, h)
         if p1 == p2:
             return None  # identical options cannot be a question
-        near, far = (p1, p2) if d1 > d2 else (p2, p1)
-        return self._c({"point1": p1, "point2": p2, "pixels": ((x1, y1), (x2, y2))},
-                       near if self.closer else far, pool=[far if self.closer else near])
+        return self._question(p1, p2, d1, d2, ((x1, y1), (x2, y2)))
 
-    def steps(self, c, g, num):
-        (x1, y1), (x2, y2) = c.slots["pixels"]
-        d1, d2 = int(g.graph.depth[y1, x1]), int(g.graph.depth[y2, x2])
-        return [f"The depth value at {c.slots['point1']} is {d1} and at {c.slots['point2']} "
+    def _question(self, p1: str, p2: str, d1: int, d2: int,
+                  pixels: tuple[tuple[int, int], tuple[int, int]]) -> Candidate:
+        """The question about points ``p1`` and ``p2`` (depths ``d1``, ``d2``; higher = closer)."""
+        near, far = (p1, p2) if d1 > d2 else (p2, p1)
+        return self.candidate({"point1": p1, "point2": p2, "pixels": pixels},
+                              near if self.closer else far, pool=[far if self.closer else near])
+
+    def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
+        (x1, y1), (x2, y2) = cand.slots["pixels"]
+        d1, d2 = int(index.graph.depth[y1, x1]), int(index.graph.depth[y2, x2])
+        return [f"The depth value at {cand.slots['point1']} is {d1} and at {cand.slots['point2']} "
                 f"is {d2}; a higher value means closer to the camera.",
-                f"So {c.answer} is {'closer' if self.closer else 'farther'}."]
+                f"So {cand.answer} is {'closer' if self.closer else 'farther'}."]
 
 
 class CloserPoint(_PointDepth):

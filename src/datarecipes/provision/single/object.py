@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,12 @@ from datarecipes.provision.combos import non_overlapping
 from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.sampling import rare_weight
 from datarecipes.provision.text import box_ratio, countable, counted, join_and, plural
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from datarecipes.provision.base import NumberFormat
+    from datarecipes.provision.sampling import RareConceptWeight
 
 
 def non_including(boxes: np.ndarray) -> np.ndarray:
@@ -23,12 +30,13 @@ def non_including(boxes: np.ndarray) -> np.ndarray:
     return ~contains.any(axis=1)
 
 
-def _count_steps(g: GraphIndex, label: str, num, limit: int = 6) -> list[str]:
-    ids = g.label_objects.get(label, [])
-    boxes = [box_ratio(g.boxes[i], g.width, g.height) for i in ids[:limit]]
+def _count_steps(index: GraphIndex, label: str, format_number: NumberFormat, limit: int = 6
+                 ) -> list[str]:
+    ids = index.label_objects.get(label, [])
+    boxes = [box_ratio(index.boxes[i], index.width, index.height) for i in ids[:limit]]
     more = " and more" if len(ids) > limit else ""
     return [f"I look for every {label} in the image: {join_and(boxes)}{more}.",
-            f"There {'is' if len(ids) == 1 else 'are'} {counted(len(ids), label, num)}."]
+            f"There {'is' if len(ids) == 1 else 'are'} {counted(len(ids), label, format_number)}."]
 
 
 class ExistsObject(KeyedGenerator):
@@ -36,24 +44,26 @@ class ExistsObject(KeyedGenerator):
 
     name, family = "ExistsObject", "object"
 
-    def keys(self, g: GraphIndex) -> list[tuple[str, int]]:
+    def keys(self, index: GraphIndex) -> list[tuple[str, int]]:
         vocabulary = self.settings.counting_vocabulary
-        return [(label, n) for label, n in g.label_count.items() if countable(label, vocabulary)]
+        return [
+            (label, n) for label, n in index.label_count.items() if countable(label, vocabulary)
+        ]
 
-    def weights(self, g, keys, weigh):
-        co, cc = weigh.cube["object"].get, weigh.cube["count"].get
-        return [rare_weight([co(label, 1.0), cc(n, 1.0)]) for label, n in keys]
+    def weights(self, index: GraphIndex, keys: list[Any], weigh: RareConceptWeight) -> list[float]:
+        object_w, count_w = weigh.cube["object"].get, weigh.cube["count"].get
+        return [rare_weight([object_w(label, 1.0), count_w(n, 1.0)]) for label, n in keys]
 
-    def build(self, g, key):
+    def build(self, index: GraphIndex, key: Any) -> Candidate:
         label, n = key
         return Candidate(self.name, {"label": label}, n, pool="count",
                          meta=(("object", label), ("count", n)))
 
-    def fields(self, c, g):
-        return {"names": plural(c.slots["label"])}
+    def fields(self, cand: Candidate, index: GraphIndex) -> dict[str, Any]:
+        return {"names": plural(cand.slots["label"])}
 
-    def steps(self, c, g, num):
-        return _count_steps(g, c.slots["label"], num)
+    def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
+        return _count_steps(index, cand.slots["label"], format_number)
 
 
 class _FrequencyObject(Generator):
@@ -63,17 +73,17 @@ class _FrequencyObject(Generator):
     family = "object"
     most: bool = True
 
-    def enumerate(self, g: GraphIndex, rng: random.Random) -> list[Candidate]:
+    def enumerate(self, index: GraphIndex, rng: random.Random) -> list[Candidate]:
         vocabulary = self.settings.counting_vocabulary
         if self.settings.frequency_objects == "non_including":
             # the reference's annotation.non_including_bboxes(): drop every object whose box
             # contains another object's box (boxInclude, edges inclusive: identical boxes
             # contain each other, so both go)
-            keep = non_including(g.boxes)
-            labels = [g.labels[i] for i in np.flatnonzero(keep)]
+            keep = non_including(index.boxes)
+            labels = [index.labels[i] for i in np.flatnonzero(keep)]
             counts = dict(Counter(x for x in labels if countable(x, vocabulary)))
         else:
-            counts = {k: v for k, v in g.label_count.items() if countable(k, vocabulary)}
+            counts = {k: v for k, v in index.label_count.items() if countable(k, vocabulary)}
         if len(counts) < 2:
             return []
         best = max(counts.values()) if self.most else min(counts.values())
@@ -87,15 +97,17 @@ class _FrequencyObject(Generator):
             slots = {"choices": (label, *others), "label": label}
             if self.settings.frequency_objects == "non_including":
                 slots["counts"] = counts  # the counts the answer rests on
-            out.append(self._c(slots, label,
-                               pool=list(others), meta=(("object", label),)))
+            out.append(self.candidate(slots, label,
+                                      pool=list(others), meta=(("object", label),)))
         return out
 
-    def steps(self, c, g, num):
-        counts = c.slots.get("counts") or g.label_count
-        facts = [f"The image has {counted(counts[x], x, num)}." for x in c.slots["choices"]]
+    def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
+        counts = cand.slots.get("counts") or index.label_count
+        facts = [
+            f"The image has {counted(counts[x], x, format_number)}." for x in cand.slots["choices"]
+        ]
         word = "most" if self.most else "fewest"
-        return [*facts, f"Of these, the {c.answer} appears the {word} times."]
+        return [*facts, f"Of these, the {cand.answer} appears the {word} times."]
 
 
 class MostObject(_FrequencyObject):
@@ -116,16 +128,16 @@ class _ExtremeObject(RowGenerator):
     smallest: bool = True
     words: tuple[str, str] = ("left", "x")
 
-    def rows(self, g: GraphIndex):
-        ids = g.unique_ids
+    def rows(self, index: GraphIndex) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        ids = index.unique_ids
         if len(ids) < 3:
             return np.empty((0, 3), dtype=np.intp), {}
         # left/right (top/bottom) ask about the same sets: found once per graph
-        sets = g.shared(("non_overlapping", self.axis, 3), lambda: non_overlapping(
-            ids, g.overlap_x if self.axis == "x" else g.overlap_y, 3))
+        sets = index.shared(("non_overlapping", self.axis, 3), lambda: non_overlapping(
+            ids, index.overlap_x if self.axis == "x" else index.overlap_y, 3))
         if len(sets) == 0:
             return sets, {}
-        values = g.boxes[sets, self.column]
+        values = index.boxes[sets, self.column]
         if not self.smallest:
             values = -values
         order = np.sort(values, axis=1)
@@ -133,19 +145,28 @@ class _ExtremeObject(RowGenerator):
         winners = sets[np.arange(len(sets)), values.argmin(axis=1)]
         return sets[keep], {"winner": winners[keep]}
 
-    def make(self, g, i, objects, extra, rng):
+    def make(
+        self,
+        index: GraphIndex,
+        i: int,
+        objects: np.ndarray,
+        extra: dict[str, np.ndarray],
+        rng: random.Random,
+    ) -> Candidate:
         row = tuple(objects[i].tolist())
-        names = tuple(g.labels[j] for j in row)
-        answer = g.labels[int(extra["winner"][i])]
+        names = tuple(index.labels[j] for j in row)
+        answer = index.labels[int(extra["winner"][i])]
         return Candidate(self.name, {"choices": names, "objects": row}, answer,
                          pool=[x for x in names if x != answer],
                          meta=tuple(("object", x) for x in names))
 
-    def steps(self, c, g, num):
+    def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
         side, coord = self.words
-        facts = [f"The {g.labels[i]} is at {box_ratio(g.boxes[i], g.width, g.height)}."
-                 for i in c.slots["objects"]]
-        return [*facts, f"The {c.answer} has the {'smallest' if self.smallest else 'largest'} "
+        facts = [
+            f"The {index.labels[i]} is at {box_ratio(index.boxes[i], index.width, index.height)}."
+            for i in cand.slots["objects"]
+        ]
+        return [*facts, f"The {cand.answer} has the {'smallest' if self.smallest else 'largest'} "
                         f"{coord}, so it is at the far {side}."]
 
 

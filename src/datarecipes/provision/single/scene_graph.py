@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import itertools
 import random
+from typing import TYPE_CHECKING
 
 from datarecipes.provision.base import Candidate, UnitGenerator
 from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.sampling import rare_weight
 from datarecipes.provision.text import described, join_and, order_attributes
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from datarecipes.provision.base import NumberFormat
+    from datarecipes.provision.sampling import RareConceptWeight
 
 _NEEDS = frozenset({"attributes", "relations"})
 
@@ -27,7 +34,7 @@ _NEEDS = frozenset({"attributes", "relations"})
 Description = tuple[tuple[str, ...], "tuple | None"]
 
 
-def descriptions(g: GraphIndex, t: int, noun: str | None, max_size: int, limit: int,
+def descriptions(index: GraphIndex, t: int, noun: str | None, max_size: int, limit: int,
                  skip_attrs: frozenset = frozenset(), skip_object: int | None = None,
                  min_size: int = 1) -> list[Description]:
     """Up to ``limit`` descriptions naming exactly object ``t``, smallest first.
@@ -36,49 +43,49 @@ def descriptions(g: GraphIndex, t: int, noun: str | None, max_size: int, limit: 
     ``skip_attrs`` are attributes it may not use, ``skip_object`` a neighbour it may not use.
     """
     target = 1 << t
-    own = tuple(a for a in g.attrs[t] if a not in skip_attrs)
-    edges = [e for e in g.incident[t] if e[2] != skip_object]
+    own = tuple(a for a in index.attrs[t] if a not in skip_attrs)
+    edges = [e for e in index.incident[t] if e[2] != skip_object]
     out: list[Description] = []
     for size in range(min_size, max_size + 1):
         for attrs in itertools.combinations(own, size):
-            if g.matching(noun, attrs) == target:
+            if index.matching(noun, attrs) == target:
                 out.append((attrs, None))
                 if len(out) >= limit:
                     return out
         for rel, direction, other in edges:
-            via = g.edge_bits[(rel, direction, other)]
+            via = index.edge_bits[(rel, direction, other)]
             for n_nbr in range(size):
-                for nbr_attrs in itertools.combinations(g.attrs[other], n_nbr):
-                    if g.matching(g.labels[other], nbr_attrs) != 1 << other:
+                for nbr_attrs in itertools.combinations(index.attrs[other], n_nbr):
+                    if index.matching(index.labels[other], nbr_attrs) != 1 << other:
                         continue  # "the <neighbour>" would not name one object
                     for attrs in itertools.combinations(own, size - 1 - n_nbr):
-                        if g.matching(noun, attrs) & via == target:
+                        if index.matching(noun, attrs) & via == target:
                             out.append((attrs, (rel, direction, other, nbr_attrs)))
                             if len(out) >= limit:
                                 return out
     return out
 
 
-def describe(g: GraphIndex, noun: str, d: Description) -> str:
+def describe(index: GraphIndex, noun: str, d: Description) -> str:
     attrs, edge = d
     text = described(attrs, noun)
     if edge is None:
         return text
     rel, direction, other, nbr_attrs = edge
-    nbr = described(nbr_attrs, g.labels[other])
+    nbr = described(nbr_attrs, index.labels[other])
     if direction == 0:
         return f"{text} that is {rel} the {nbr}"
     return f"{text} that the {nbr} is {rel}"
 
 
-def _facts(g: GraphIndex, t: int, d: Description) -> list[str]:
+def _facts(index: GraphIndex, t: int, d: Description) -> list[str]:
     attrs, edge = d
-    facts = [f"Only one object fits the description: the {g.labels[t]} at {g.box_text[t]}."]
+    facts = [f"Only one object fits the description: the {index.labels[t]} at {index.box_text[t]}."]
     if attrs:
         facts.append(f"It is {join_and(order_attributes(attrs))}.")
     if edge is not None:
         rel, direction, other, _ = edge
-        nbr = f"the {g.labels[other]} at {g.box_text[other]}"
+        nbr = f"the {index.labels[other]} at {index.box_text[other]}"
         facts.append(f"It is {rel} {nbr}." if direction == 0 else f"The{nbr[3:]} is {rel} it.")
     return facts
 
@@ -88,30 +95,34 @@ class SceneGraphObjectQA(UnitGenerator):
 
     name, family, needs = "SceneGraphObjectQA", "scene_graph", _NEEDS
 
-    def units(self, g: GraphIndex) -> list[int]:
-        return list(range(g.n))
+    def units(self, index: GraphIndex) -> list[int]:
+        return list(range(index.n))
 
-    def weights(self, g, units, weigh):
-        co, ca = weigh.cube["object"].get, weigh.cube["attribute"].get
-        return [rare_weight([co(g.labels[t], 1.0), *[ca(a, 1.0) for a in g.attrs[t]]])
-                for t in units]
+    def weights(self, index: GraphIndex, units: list[Any], weigh: RareConceptWeight) -> list[float]:
+        object_w, attr_w = weigh.cube["object"].get, weigh.cube["attribute"].get
+        return [
+            rare_weight([object_w(index.labels[t], 1.0), *[attr_w(a, 1.0) for a in index.attrs[t]]])
+            for t in units
+        ]
 
-    def expand(self, g: GraphIndex, t, rng: random.Random) -> list[Candidate]:
+    def expand(self, index: GraphIndex, t, rng: random.Random) -> list[Candidate]:
         s = self.settings
-        label = g.labels[t]
-        found = descriptions(g, t, None, s.max_subgraph_size, s.max_descriptions)
+        label = index.labels[t]
+        found = descriptions(index, t, None, s.max_subgraph_size, s.max_descriptions)
         if not found:
             return []
-        pool = sorted(set(g.labels) - {label}) or None
-        meta = (("object", label), *(("attribute", a) for a in g.attrs[t]))
+        pool = sorted(set(index.labels) - {label}) or None
+        meta = (("object", label), *(("attribute", a) for a in index.attrs[t]))
         return [Candidate(self.name, {"target": t, "d": d}, label, pool=pool, meta=meta)
                 for d in found]
 
-    def fields(self, c, g):
-        return {"description": describe(g, "object", c.slots["d"])}
+    def fields(self, cand: Candidate, index: GraphIndex) -> dict[str, Any]:
+        return {"description": describe(index, "object", cand.slots["d"])}
 
-    def steps(self, c, g, num):
-        return _facts(g, c.slots["target"], c.slots["d"]) + [f"That object is a {c.answer}."]
+    def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
+        return _facts(index, cand.slots["target"], cand.slots["d"]) + [
+            f"That object is a {cand.answer}."
+        ]
 
 
 class SceneGraphAttributeQA(UnitGenerator):
@@ -120,33 +131,42 @@ class SceneGraphAttributeQA(UnitGenerator):
 
     name, family, needs = "SceneGraphAttributeQA", "scene_graph", _NEEDS
 
-    def units(self, g: GraphIndex) -> list[tuple[int, str]]:
-        return [(t, kind) for t in range(g.n) for kind in g.typed_attrs[t] if kind != "other"]
+    def units(self, index: GraphIndex) -> list[tuple[int, str]]:
+        return [
+            (t, kind) for t in range(index.n) for kind in index.typed_attrs[t] if kind != "other"
+        ]
 
-    def weights(self, g, units, weigh):
-        co, ca = weigh.cube["object"].get, weigh.cube["attribute"].get
-        typed = g.typed_attrs
-        return [rare_weight([co(g.labels[t], 1.0), *[ca(a, 1.0) for a in typed[t][kind]]])
-                for t, kind in units]
+    def weights(self, index: GraphIndex, units: list[Any], weigh: RareConceptWeight) -> list[float]:
+        object_w, attr_w = weigh.cube["object"].get, weigh.cube["attribute"].get
+        typed = index.typed_attrs
+        return [
+            rare_weight([object_w(index.labels[t], 1.0), *[attr_w(a, 1.0) for a in typed[t][kind]]])
+            for t, kind in units
+        ]
 
-    def expand(self, g: GraphIndex, unit, rng: random.Random) -> list[Candidate]:
+    def expand(self, index: GraphIndex, unit: Any, rng: random.Random) -> list[Candidate]:
         s = self.settings
         t, kind = unit
-        values = g.typed_attrs[t][kind]
+        values = index.typed_attrs[t][kind]
         answer, exclude = join_and(values), frozenset(values)
-        meta = (("object", g.labels[t]), *(("attribute", a) for a in values))
+        meta = (("object", index.labels[t]), *(("attribute", a) for a in values))
         return [Candidate(self.name, {"type": kind, "target": t, "d": d}, answer,
                           mcq_answer=values, exclude=exclude, pool=f"attr:{kind}", meta=meta)
-                for d in descriptions(g, t, g.labels[t], s.max_subgraph_size,
+                for d in descriptions(index, t, index.labels[t], s.max_subgraph_size,
                                       s.max_descriptions, skip_attrs=exclude)]
 
-    def fields(self, c, g):
-        t = c.slots["target"]
-        return {"type": c.slots["type"], "description": describe(g, g.labels[t], c.slots["d"])}
+    def fields(self, cand: Candidate, index: GraphIndex) -> dict[str, Any]:
+        t = cand.slots["target"]
+        return {
+            "type": cand.slots["type"],
+            "description": describe(index, index.labels[t], cand.slots["d"]),
+        }
 
-    def steps(self, c, g, num):
-        t, kind = c.slots["target"], c.slots["type"]
-        return _facts(g, t, c.slots["d"]) + [f"Its {kind} is {join_and(g.typed_attrs[t][kind])}."]
+    def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
+        t, kind = cand.slots["target"], cand.slots["type"]
+        return _facts(index, t, cand.slots["d"]) + [
+            f"Its {kind} is {join_and(index.typed_attrs[t][kind])}."
+        ]
 
 
 class SceneGraphRelationQA(UnitGenerator):
@@ -155,38 +175,51 @@ class SceneGraphRelationQA(UnitGenerator):
 
     name, family, needs = "SceneGraphRelationQA", "scene_graph", _NEEDS
 
-    def units(self, g: GraphIndex) -> list[tuple[int, int]]:
-        return list(g.pair_rels)
+    def units(self, index: GraphIndex) -> list[tuple[int, int]]:
+        return list(index.pair_rels)
 
-    def weights(self, g, units, weigh):
-        co, cr = weigh.cube["object"].get, weigh.cube["relation"].get
-        return [rare_weight([co(g.labels[a], 1.0), co(g.labels[b], 1.0),
-                             *[cr(r, 1.0) for r in g.pair_rels[(a, b)]]]) for a, b in units]
+    def weights(self, index: GraphIndex, units: list[Any], weigh: RareConceptWeight) -> list[float]:
+        object_w, rel_w = weigh.cube["object"].get, weigh.cube["relation"].get
+        return [rare_weight([object_w(index.labels[a], 1.0), object_w(index.labels[b], 1.0),
+                             *[rel_w(r, 1.0) for r in index.pair_rels[(a, b)]]]) for a, b in units]
 
-    def expand(self, g: GraphIndex, pair, rng: random.Random) -> list[Candidate]:
+    def expand(
+        self, index: GraphIndex, pair: tuple[int, int], rng: random.Random
+    ) -> list[Candidate]:
         s = self.settings
         a, b = pair
-        rels = g.pair_rels[pair]
-        da = descriptions(g, a, g.labels[a], s.max_subgraph_size, s.max_descriptions,
+        rels = index.pair_rels[pair]
+        da = descriptions(index, a, index.labels[a], s.max_subgraph_size, s.max_descriptions,
                           skip_object=b, min_size=0)
         if not da:
             return []
-        db = descriptions(g, b, g.labels[b], s.max_subgraph_size, s.max_descriptions,
+        db = descriptions(index, b, index.labels[b], s.max_subgraph_size, s.max_descriptions,
                           skip_object=a, min_size=0)
         answer, exclude = join_and(rels), frozenset(rels)
-        meta = (("object", g.labels[a]), ("object", g.labels[b]), *(("relation", r) for r in rels))
+        meta = (
+            ("object", index.labels[a]),
+            ("object", index.labels[b]),
+            *(("relation", r) for r in rels),
+        )
         return [Candidate(self.name, {"pair": pair, "d": (pa, pb)}, answer, mcq_answer=rels,
                           exclude=exclude, pool="relation", meta=meta)
                 for pa, pb in itertools.product(da, db)
                 if pa[0] or pa[1] or pb[0] or pb[1]]  # both bare labels: ExistsRelation
 
-    def fields(self, c, g):
-        a, b = c.slots["pair"]
-        pa, pb = c.slots["d"]
-        return {"subject": describe(g, g.labels[a], pa), "object": describe(g, g.labels[b], pb)}
+    def fields(self, cand: Candidate, index: GraphIndex) -> dict[str, Any]:
+        a, b = cand.slots["pair"]
+        pa, pb = cand.slots["d"]
+        return {
+            "subject": describe(index, index.labels[a], pa),
+            "object": describe(index, index.labels[b], pb),
+        }
 
-    def steps(self, c, g, num):
-        a, b = c.slots["pair"]
-        pa, pb = c.slots["d"]
-        return (_facts(g, a, pa) + _facts(g, b, pb)
-                + [f"The {g.labels[a]} is {join_and(g.pair_rels[(a, b)])} the {g.labels[b]}."])
+    def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
+        a, b = cand.slots["pair"]
+        pa, pb = cand.slots["d"]
+        return (
+            _facts(index, a, pa)
+            + _facts(index, b, pb)
+            + [f"The {index.labels[a]} is {join_and(index.pair_rels[(a, b)])} "
+               f"the {index.labels[b]}."]
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,25 +19,31 @@ from datarecipes.provision.base import Candidate, UnitGenerator
 from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.text import point_ratio
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    from datarecipes.provision.base import NumberFormat
+    from datarecipes.provision.sampling import RareConceptWeight
+
 
 class _ThreePoint(UnitGenerator):
     family, needs = "segmentation", frozenset({"masks"})
     same: bool = True
 
-    def units(self, g: GraphIndex) -> list[int]:
-        return list(range(g.n))
+    def units(self, index: GraphIndex) -> list[int]:
+        return list(range(index.n))
 
-    def weights(self, g, units, weigh):
+    def weights(self, index: GraphIndex, units: list[Any], weigh: RareConceptWeight) -> list[float]:
         return [1.0] * len(units)  # points carry no concepts: uniform
 
-    def expand(self, g: GraphIndex, i, rng: random.Random) -> list[Candidate]:
-        masks = g.graph.masks
+    def expand(self, index: GraphIndex, i: int, rng: random.Random) -> list[Candidate]:
+        masks = index.graph.masks
         _, h, w = masks.shape
-        only = g.single_cover
+        only = index.single_cover
         mask = masks[i]
         # Sample inside the object's box (cheap); mask pixels outside its box are not used.
         x0, y0, x1, y1 = (min(max(int(round(v)), 0), lim)
-                          for v, lim in zip(g.boxes[i].tolist(), (w, h, w, h)))
+                          for v, lim in zip(index.boxes[i].tolist(), (w, h, w, h)))
         sub = mask[y0:y1 + 1, x0:x1 + 1] & only[y0:y1 + 1, x0:x1 + 1]
         local = np.flatnonzero(sub)
         if len(local) < 2:
@@ -55,7 +62,7 @@ class _ThreePoint(UnitGenerator):
                           same if self.same else diff, pool=[diff if self.same else same])]
 
     @staticmethod
-    def _three_points(mask, region, w, h, rng):
+    def _three_points(mask, region, w, h, rng: random.Random):
         a = region[rng.randrange(len(region))]
         ay, ax = divmod(int(a), w)
         anchor = point_ratio(ax, ay, w, h)
@@ -77,14 +84,14 @@ class _ThreePoint(UnitGenerator):
                     return (ax, ay), (sx, sy), (dx, dy)
         return None
 
-    def steps(self, c, g, num):
-        i = c.slots["object"]
-        (ax, ay), (sx, sy), (dx, dy) = c.slots["pixels"]
-        w, h = g.graph.masks.shape[2], g.graph.masks.shape[1]
+    def steps(self, cand: Candidate, index: GraphIndex, format_number: NumberFormat) -> list[str]:
+        i = cand.slots["object"]
+        (ax, ay), (sx, sy), (dx, dy) = cand.slots["pixels"]
+        w, h = index.graph.masks.shape[2], index.graph.masks.shape[1]
         same, diff = point_ratio(sx, sy, w, h), point_ratio(dx, dy, w, h)
-        return [f"The point {c.slots['anchor']} lies on the {g.labels[i]} "
-                f"({g.box_text[i]}).",
-                f"{same} is also on the {g.labels[i]}; {diff} is not.",
+        return [f"The point {cand.slots['anchor']} lies on the {index.labels[i]} "
+                f"({index.box_text[i]}).",
+                f"{same} is also on the {index.labels[i]}; {diff} is not.",
                 ]
 
 
