@@ -30,6 +30,10 @@ from tests.scaling.fake_vllm import FakeLLM, FakeSamplingParams, digest
 @pytest.fixture
 def vllm_importable(monkeypatch):
     """``generation.engine: vllm`` validates only where vllm is installed: stand one in."""
+    # TRL probes for vllm when first imported (find_spec, which a stand-in without a spec
+    # breaks): import it before the stand-in goes in.
+    import trl.trainer.grpo_trainer  # noqa: F401
+
     if "vllm" not in sys.modules:
         monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
 
