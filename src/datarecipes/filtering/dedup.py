@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import io
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +113,31 @@ def embedding_matrix(ids: pd.Series, embeddings: pd.DataFrame) -> np.ndarray:
     return out
 
 
+def collapsed_embeddings(x: np.ndarray, threshold: float) -> float | None:
+    """The median cosine of the embeddings to their mean direction when it reaches
+    ``threshold`` (the embeddings do not separate the pool: an untrained, random-weight
+    scorer maps every image to nearly the same vector), else ``None``."""
+    valid = np.isfinite(x).all(axis=1)
+    if valid.sum() < 2:
+        return None
+    v = x[valid] / np.linalg.norm(x[valid], axis=1, keepdims=True)
+    mean = v.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if norm == 0.0:
+        return None
+    median = float(np.median(v @ (mean / norm)))
+    return median if median >= threshold else None
+
+
 def pool_dedup(hashes: pd.DataFrame, signatures: pd.DataFrame, clip_scores: pd.DataFrame,
-               embeddings: pd.DataFrame, dedup: DedupParams) -> pd.DataFrame:
-    """``dup.<kind>`` / ``dup_cluster`` / ``dup_of`` / ``dup_distance`` per pool pair.
+               embeddings: pd.DataFrame, dedup: DedupParams) -> tuple[pd.DataFrame, str | None]:
+    """``dup.<kind>`` / ``dup_cluster`` / ``dup_of`` / ``dup_distance`` per pool pair, and why
+    semantic dedup was skipped (``None`` when it ran or was not asked for).
 
     ``dup_of`` names the representative by its ``image_id`` (the input's key for a user's
     pairs). A pair whose image did not hash is neither a duplicate nor a representative.
+    Semantic dedup is skipped, not run, when the scorer's embeddings have collapsed
+    (:func:`collapsed_embeddings`): SemDeDup would merge the whole pool.
     """
     table = hashes.merge(signatures, on=ID_COLUMN, how="left", validate="one_to_one")
     if "clip" in clip_scores:
@@ -125,8 +145,17 @@ def pool_dedup(hashes: pd.DataFrame, signatures: pd.DataFrame, clip_scores: pd.D
     unhashed = table[STATUS_COLUMN] != "success"
     for kind in dedup.images.kinds:
         table.loc[unhashed, hash_column(kind)] = None
-    emb = embedding_matrix(table[ID_COLUMN], embeddings) if "semantic" in dedup.kinds else None
-    return run_dedup(table, dedup, key=ID_COLUMN, embeddings=emb)
+    skipped = None
+    emb = None
+    if "semantic" in dedup.kinds:
+        emb = embedding_matrix(table[ID_COLUMN], embeddings)
+        median = collapsed_embeddings(emb, dedup.semantic.threshold)
+        if median is not None:
+            skipped = (f"the scorer's embeddings do not separate the pool (median cosine to "
+                       f"their mean {median:.4f} >= semantic.threshold "
+                       f"{dedup.semantic.threshold}; an untrained scorer?)")
+            dedup = replace(dedup, kinds=tuple(k for k in dedup.kinds if k != "semantic"))
+    return run_dedup(table, dedup, key=ID_COLUMN, embeddings=emb), skipped
 
 
 def heldout_contamination(pool_hashes: pd.DataFrame, pool: pd.DataFrame,

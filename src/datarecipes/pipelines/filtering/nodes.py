@@ -36,6 +36,7 @@ from datarecipes.filtering.inputs import (
     SUCCESS,
     input_columns,
 )
+from datarecipes.filtering.ledger import before_after, composition, filtering_ledger
 from datarecipes.filtering.mllm_score import score_mllm, status_counts
 from datarecipes.filtering.packing import (
     first_fit_decreasing,
@@ -226,7 +227,10 @@ def compute_dedup(pool: pd.DataFrame, clip_scores: pd.DataFrame, clip_embeddings
     executor = make_executor(p.executor)
     hashes, hstats = hash_pairs(pool, p.dedup, executor, resume_dir=p.scoring.resume_dir)
     signatures, _ = caption_signatures(pool, p.dedup, executor, resume_dir=p.scoring.resume_dir)
-    dups = pool_dedup(hashes, signatures, clip_scores, clip_embeddings, p.dedup)
+    dups, semantic_skipped = pool_dedup(hashes, signatures, clip_scores, clip_embeddings,
+                                        p.dedup)
+    if semantic_skipped is not None:
+        logger.warning("filtering: semantic dedup skipped: %s", semantic_skipped)
     keep = [c for c in hashes.columns if c != ID_COLUMN]
     table = hashes[[ID_COLUMN, *keep]].merge(dups, on=ID_COLUMN, how="left",
                                               validate="one_to_one")
@@ -238,7 +242,12 @@ def compute_dedup(pool: pd.DataFrame, clip_scores: pd.DataFrame, clip_embeddings
         "shards_reused": float(hstats.reused),
     }
     for kind in [*p.dedup.kinds, "any"]:
-        metrics[f"dup.{kind}"] = float(table[f"dup.{kind}"].sum())
+        if f"dup.{kind}" in table:
+            metrics[f"dup.{kind}"] = float(table[f"dup.{kind}"].sum())
+    if "semantic" in p.dedup.kinds:
+        metrics["semantic_skipped"] = float(semantic_skipped is not None)
+        if semantic_skipped is not None:
+            metrics["semantic_skip_reason"] = semantic_skipped
     return table, metrics
 
 
@@ -414,3 +423,21 @@ def record_decisions(scored_pool: pd.DataFrame, packing_index: pd.DataFrame,
     table = decision_table(scored_pool, packing_index, p.filter.apply,
                            p.filter.rules[p.filter.apply], p.packing.capacity)
     return table, decision_metrics(table)
+
+
+def record_ledger(scored_pool: pd.DataFrame, decisions: pd.DataFrame, dedup: pd.DataFrame,
+                  filtering: Mapping[str, Any]
+                  ) -> tuple[pd.DataFrame, dict[str, float], Figure, pd.DataFrame, Figure]:
+    """The run's decision ledger (per pair: decode, dedup, decontamination, rule), its
+    per-stage counts, the funnel plot, and pool-vs-kept composition (table and plot)."""
+    from datarecipes import ledger as L
+
+    p = _params(filtering)
+    reads = rule_columns(parse_rule(p.filter.rules[p.filter.apply], p.filter.definitions))
+    book = filtering_ledger(scored_pool, decisions, p.filter.apply, reads,
+                            p.decontamination.action)
+    kept = scored_pool[KEY_COLUMN].astype(str).isin(L.kept_ids(book)).to_numpy()
+    table, figure = before_after(composition(scored_pool, dedup), kept)
+    metrics = L.stage_metrics(book, prefix="stage")
+    metrics["kept"] = float(kept.sum())
+    return book, metrics, L.funnel_figure(book, "filtering: pairs per stage"), table, figure

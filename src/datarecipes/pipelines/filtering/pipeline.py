@@ -27,6 +27,7 @@ from datarecipes.pipelines.filtering.nodes import (
     prepare_pairs,
     pretrain_comparison,
     record_decisions,
+    record_ledger,
     train_scoring_clip,
     world_metrics,
 )
@@ -122,6 +123,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["filtering_scored_pool", "filtering_packing_index", "params:filtering"],
                 outputs=["filtering_decisions", "filtering_decision_metrics"],
                 name="record_decisions",
+            ),
+            Node(
+                record_ledger,
+                inputs=["filtering_scored_pool", "filtering_decisions", "filtering_dedup",
+                        "params:filtering"],
+                outputs=["filtering_ledger", "filtering_ledger_metrics", "filtering_funnel_plot",
+                         "filtering_before_after_table", "filtering_before_after_plot"],
+                name="record_ledger",
             ),
             Node(
                 pretrain_comparison,
