@@ -211,3 +211,12 @@ def test_a_heldout_image_planted_in_the_pool_is_contaminated(tmp_path, action):
     assert hit["contaminated.heldout"].sum() == 1 and metrics["contaminated.heldout"] == 1
     assert metrics["dropped"] == 1 and hit.loc["planted204", "drop.contamination"]
     print(json.dumps(metrics))
+
+
+def test_ledger_ids_are_the_inputs_keys_unless_they_repeat_across_files():
+    from datarecipes.filtering.ledger import sample_ids
+
+    pool = pd.DataFrame({"key": ["a", "b", "a"],
+                         "image_id": ["00000.tar/a", "b-id", "00001.tar/a"]})
+    # The unique key stays; the repeated one becomes the source's unique <file>/<key> id.
+    assert sample_ids(pool).tolist() == ["00000.tar/a", "b", "00001.tar/a"]

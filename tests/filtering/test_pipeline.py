@@ -46,6 +46,9 @@ def _params(root: str, tmp: Path) -> dict:
         "packing": {"capacity": 1024, "shard_dir": str(tmp / "packed"),
                     "shards": {"bins_per_shard": 8}},
         "pretrain": {"data": "both", "training": PRETRAINING},
+        # semantic too, to measure it on the tiny scorer (README; off by default).
+        "dedup": {"kinds": ["exact_image", "phash", "minhash", "semantic"],
+                  "semantic": {"backend": "sklearn"}},
     }
 
 
@@ -92,6 +95,9 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
     # pool scenes (no pHash match), and the ledger saw every pool pair at its first stage.
     print({k: v for k, v in out["filtering_dedup_metrics"].items() if k.startswith("dup.")},
           out["filtering_contamination_metrics"])
+    # Distinct scenes: no exact or pHash duplicate (no false merge).
+    dups = out["filtering_dedup_metrics"]
+    assert dups["dup.exact_image"] == 0 and dups["dup.phash"] == 0
     cont = out["filtering_contamination_metrics"]
     assert cont["skipped"] == 0.0 and cont["contaminated.heldout"] == 0
     ledger = out["filtering_ledger_metrics"]

@@ -29,6 +29,15 @@ from datarecipes.filtering.inputs import CAPTION_COLUMN, ID_COLUMN, KEY_COLUMN, 
 BEFORE_AFTER = ("caption_words", "image_pixels", "clip")
 
 
+def sample_ids(scored_pool: pd.DataFrame) -> pd.Series:
+    """The ledger's ``sample_id``: the input's own ``key``, or, when keys repeat across the
+    source's files, the source's unique ``image_id`` (``<file>/<key>``) for those pairs."""
+    keys = scored_pool[KEY_COLUMN].astype(str)
+    repeated = keys.duplicated(keep=False).to_numpy()
+    return pd.Series(np.where(repeated, scored_pool[ID_COLUMN].astype(str), keys),
+                     index=scored_pool.index)
+
+
 def _keys(ids: pd.Series, key_of: dict[str, str]) -> list[str | None]:
     return [key_of.get(str(i)) if isinstance(i, str) else None for i in ids]
 
@@ -36,9 +45,9 @@ def _keys(ids: pd.Series, key_of: dict[str, str]) -> list[str | None]:
 def filtering_ledger(scored_pool: pd.DataFrame, decisions: pd.DataFrame, rule: str,
                      rule_reads: set[str], action: str) -> pd.DataFrame:
     """The ledger of one filtering run from its scored pool and decision table."""
-    key_of = dict(zip(scored_pool[ID_COLUMN].astype(str), scored_pool[KEY_COLUMN].astype(str)))
     table = scored_pool.copy()
-    table[KEY_COLUMN] = table[KEY_COLUMN].astype(str)
+    table[KEY_COLUMN] = sample_ids(table)
+    key_of = dict(zip(table[ID_COLUMN].astype(str), table[KEY_COLUMN]))
     decoded = (table["clip_status"] == SUCCESS).to_numpy()
     out = L.append(L.empty_ledger(), L.decisions(
         table[KEY_COLUMN], stage="decode", rule="image and caption decode", kept=decoded,
@@ -70,7 +79,7 @@ def filtering_ledger(scored_pool: pd.DataFrame, decisions: pd.DataFrame, rule: s
     out = L.append(out, rows)
     seen = seen[rows["kept"].to_numpy(dtype=bool)].reset_index(drop=True)
     # rule (+ packing)
-    d = decisions.set_index(KEY_COLUMN).loc[seen[KEY_COLUMN]]
+    d = decisions.set_index(ID_COLUMN).loc[seen[ID_COLUMN].astype(str)]
     kept = d["kept"].to_numpy(dtype=bool)
     reason = np.where(kept, "kept and packed", d["reason"].astype(str).to_numpy())
     scores = [c for c in ("clip", "itm", "odf", "ctq", "su") if c in seen]

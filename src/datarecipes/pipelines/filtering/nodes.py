@@ -36,7 +36,12 @@ from datarecipes.filtering.inputs import (
     SUCCESS,
     input_columns,
 )
-from datarecipes.filtering.ledger import before_after, composition, filtering_ledger
+from datarecipes.filtering.ledger import (
+    before_after,
+    composition,
+    filtering_ledger,
+    sample_ids,
+)
 from datarecipes.filtering.mllm_score import score_mllm, status_counts
 from datarecipes.filtering.packing import (
     first_fit_decreasing,
@@ -436,7 +441,7 @@ def record_ledger(scored_pool: pd.DataFrame, decisions: pd.DataFrame, dedup: pd.
     reads = rule_columns(parse_rule(p.filter.rules[p.filter.apply], p.filter.definitions))
     book = filtering_ledger(scored_pool, decisions, p.filter.apply, reads,
                             p.decontamination.action)
-    kept = scored_pool[KEY_COLUMN].astype(str).isin(L.kept_ids(book)).to_numpy()
+    kept = sample_ids(scored_pool).isin(L.kept_ids(book)).to_numpy()
     table, figure = before_after(composition(scored_pool, dedup), kept)
     metrics = L.stage_metrics(book, prefix="stage")
     metrics["kept"] = float(kept.sum())
