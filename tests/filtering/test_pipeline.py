@@ -46,6 +46,9 @@ def _params(root: str, tmp: Path) -> dict:
         "packing": {"capacity": 1024, "shard_dir": str(tmp / "packed"),
                     "shards": {"bins_per_shard": 8}},
         "pretrain": {"data": "both", "training": PRETRAINING},
+        # semantic too, to measure it on the tiny scorer (README; off by default).
+        "dedup": {"kinds": ["exact_image", "phash", "minhash", "semantic"],
+                  "semantic": {"backend": "sklearn"}},
     }
 
 
@@ -78,6 +81,7 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
         "filtering_kept_pairs": KeptMemoryDataset(),
         "filtering_scored_pool": KeptMemoryDataset(),
         "filtering_packing_index": KeptMemoryDataset(),
+        "filtering_decisions": KeptMemoryDataset(),
     })
     SequentialRunner().run(pipeline, catalog)
     out = {name: catalog.load(name) for name in (
@@ -85,7 +89,20 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
         "filtering_pretrain_metrics", "filtering_clip_train_metrics", "filtering_kept_pairs",
         "filtering_packing_index", "filtering_scores_plot", "filtering_clip_score_metrics",
         "filtering_decisions", "filtering_decision_metrics", "filtering_scored_pool",
+        "filtering_dedup_metrics", "filtering_contamination_metrics", "filtering_ledger_metrics",
     )}
+    # Dedup and decontamination ran on the world: its held-out scenes are distinct from its
+    # pool scenes (no pHash match), and the ledger saw every pool pair at its first stage.
+    print({k: v for k, v in out["filtering_dedup_metrics"].items() if k.startswith("dup.")},
+          out["filtering_contamination_metrics"])
+    # Distinct scenes: no exact or pHash duplicate (no false merge).
+    dups = out["filtering_dedup_metrics"]
+    assert dups["dup.exact_image"] == 0 and dups["dup.phash"] == 0
+    cont = out["filtering_contamination_metrics"]
+    assert cont["skipped"] == 0.0 and cont["contaminated.heldout"] == 0
+    ledger = out["filtering_ledger_metrics"]
+    assert ledger["stage/decode/seen"] == len(out["filtering_scored_pool"])
+    assert ledger["kept"] == out["filtering_decision_metrics"]["kept"]
     filt, ev = out["filtering_filter_metrics"], out["filtering_eval_metrics"]
     assert filt["kept_fraction.clip_top70"] == pytest.approx(0.7, abs=0.01)
     # CLIP filtering removes corrupted pairs far better than chance.

@@ -27,6 +27,9 @@ from datarecipes.filtering.inputs import (
 )
 from datarecipes.models.clip import LoadedClip, state_fingerprint
 
+#: The normalised CLIP image embedding of a scored pair (None when it did not decode).
+EMBEDDING_COLUMN = "embedding"
+
 
 class ClipRowDecoder:
     """Per-row preprocessing: decode the pair, apply the CLIP transform, tokenise the caption.
@@ -70,21 +73,34 @@ def decoder_for(loaded: LoadedClip) -> ClipRowDecoder:
 def clip_similarity(model: torch.nn.Module, pixels: torch.Tensor, tokens: torch.Tensor
                     ) -> torch.Tensor:
     """Cosine similarity of each image with its own caption (one forward per tower)."""
+    return clip_similarity_and_embeddings(model, pixels, tokens)[0]
+
+
+@torch.inference_mode()
+def clip_similarity_and_embeddings(model: torch.nn.Module, pixels: torch.Tensor,
+                                   tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cosine of each image with its caption, the normalised image embeddings): the
+    embeddings are kept so that SemDeDup reads them instead of embedding the pool again."""
     image = model.encode_image(pixels, normalize=True)
     text = model.encode_text(tokens, normalize=True)
-    return (image * text).sum(dim=-1)
+    return (image * text).sum(dim=-1), image
 
 
 def _score_batch(loaded: LoadedClip, batch: Mapping[str, Any]) -> dict[str, Sequence[Any]]:
     status = np.asarray(batch["status"], dtype=object)
     ok = torch.from_numpy(status == SUCCESS)
     scores = np.full(len(status), np.nan, dtype=np.float32)
+    embeddings: list[Any] = [None] * len(status)
     if bool(ok.any()):
         device = next(loaded.model.parameters()).device
         pixels = torch.as_tensor(batch["pixels"])[ok].to(device)
         tokens = torch.as_tensor(batch["tokens"])[ok].to(device)
-        scores[ok.numpy()] = clip_similarity(loaded.model, pixels, tokens).float().cpu().numpy()
-    return {"clip": scores, "status": status, "reason": np.asarray(batch["reason"], dtype=object)}
+        sim, image = clip_similarity_and_embeddings(loaded.model, pixels, tokens)
+        scores[ok.numpy()] = sim.float().cpu().numpy()
+        for i, e in zip(np.flatnonzero(ok.numpy()), image.float().cpu().numpy()):
+            embeddings[i] = e
+    return {"clip": scores, "status": status, "reason": np.asarray(batch["reason"], dtype=object),
+            EMBEDDING_COLUMN: embeddings}
 
 
 def clip_batch_fn_factory(loaded: LoadedClip) -> Callable[[], Callable[[Mapping[str, Any]], dict]]:
@@ -106,14 +122,16 @@ def score_clip(
     shard_size: int,
     resume_dir: str | Path | None = None,
 ) -> tuple[pd.DataFrame, ShardStats]:
-    """CLIP scores of ``pairs`` → ``[image_id, clip, status, reason]``, resumable per shard.
+    """CLIP scores of ``pairs`` → ``[image_id, clip, status, reason, embedding]``, resumable
+    per shard (split the embeddings off with :func:`split_embeddings`).
 
-    Results go to ``resume_dir/clip-<weights hash>/`` so a retrained model never reuses
-    another model's scores.
+    Results go to ``resume_dir/clip-emb-<weights hash>/`` so a retrained model never reuses
+    another model's scores (``emb``: shards of earlier versions, without embeddings, are
+    not reused).
     """
     directory = None
     if resume_dir is not None:
-        directory = Path(resume_dir) / f"clip-{state_fingerprint(loaded.model)}"
+        directory = Path(resume_dir) / f"clip-emb-{state_fingerprint(loaded.model)}"
     rows = pairs[input_columns(pairs)]
     scores, stats = map_shards(
         executor, clip_batch_fn_factory(loaded), rows,
@@ -121,5 +139,17 @@ def score_clip(
         directory=directory, preprocess=decoder_for(loaded),
     )
     if len(scores) == 0:
-        scores = pd.DataFrame({ID_COLUMN: [], "clip": [], "status": [], "reason": []})
+        scores = pd.DataFrame({ID_COLUMN: [], "clip": [], "status": [], "reason": [],
+                               EMBEDDING_COLUMN: []})
     return scores, stats
+
+
+def split_embeddings(scores: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scores without the embedding column, ``[image_id, embedding]`` of the scored pairs)."""
+    emb = scores[[ID_COLUMN, EMBEDDING_COLUMN]]
+    has = np.array([e is not None and not (isinstance(e, float) and np.isnan(e))
+                    for e in emb[EMBEDDING_COLUMN]], dtype=bool)
+    emb = emb[has].reset_index(drop=True)
+    emb[EMBEDDING_COLUMN] = [np.asarray(e, dtype=np.float32).tolist()
+                             for e in emb[EMBEDDING_COLUMN]]
+    return scores.drop(columns=[EMBEDDING_COLUMN]), emb

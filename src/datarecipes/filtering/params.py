@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from datarecipes.config import parameters_section, require
+from datarecipes.dedup.params import DecontaminationParams, DedupParams, EvalSetParams
 from datarecipes.executors import ExecutorParams
 from datarecipes.filtering.clip_train import ClipTrainParams
 from datarecipes.filtering.mllm_score import METRICS
@@ -171,3 +172,12 @@ class FilteringParams:
     packing: PackingParams = field(default_factory=PackingParams)
     #: Pretraining comparison.
     pretrain: PretrainParams = field(default_factory=PretrainParams)
+    #: Dedup of the pool as scores (``dup.<kind>`` columns that rules read), issue 16. Not
+    #: ``semantic`` by default: the tiny scorer's embeddings do not separate the world's
+    #: scenes (add it with a real CLIP).
+    dedup: DedupParams = field(default_factory=lambda: DedupParams(
+        kinds=("exact_image", "phash", "minhash")))
+    #: The pool against the held-out pairs (built-in world only). Captions are not matched
+    #: by n-grams by default: the world's templated captions repeat across distinct scenes.
+    decontamination: DecontaminationParams = field(default_factory=lambda: DecontaminationParams(
+        match=EvalSetParams(ngram=None)))

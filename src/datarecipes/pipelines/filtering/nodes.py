@@ -13,10 +13,17 @@ import torch
 from matplotlib.figure import Figure
 
 from datarecipes.config import from_params
+from datarecipes.dedup import ContaminationError, contamination_counts
 from datarecipes.executors import make_executor
-from datarecipes.filtering.clip_score import score_clip
+from datarecipes.filtering.clip_score import score_clip, split_embeddings
 from datarecipes.filtering.clip_train import encode_pairs, retrieval_recall, train_clip_contrastive
 from datarecipes.filtering.decisions import decision_metrics, decision_table
+from datarecipes.filtering.dedup import (
+    caption_signatures,
+    hash_pairs,
+    heldout_contamination,
+    pool_dedup,
+)
 from datarecipes.filtering.evaluation import CORRUPTED_COLUMN, evaluate_filters, score_histograms
 from datarecipes.filtering.inputs import (
     CAPTION_COLUMN,
@@ -28,6 +35,12 @@ from datarecipes.filtering.inputs import (
     SOURCE_COLUMN,
     SUCCESS,
     input_columns,
+)
+from datarecipes.filtering.ledger import (
+    before_after,
+    composition,
+    filtering_ledger,
+    sample_ids,
 )
 from datarecipes.filtering.mllm_score import score_mllm, status_counts
 from datarecipes.filtering.packing import (
@@ -185,13 +198,19 @@ def train_scoring_clip(scorer_pairs: pd.DataFrame, filtering: Mapping[str, Any]
 
 
 def compute_clip_scores(pool: pd.DataFrame, scoring_clip: LoadedClip,
-                        filtering: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, float]]:
-    """CLIP score of every pool pair (resumable); bad pairs are rows with a reason."""
+                        filtering: Mapping[str, Any]
+                        ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """CLIP score of every pool pair (resumable); bad pairs are rows with a reason.
+
+    Also returns the normalised image embeddings of the same forward pass
+    (``filtering_clip_embeddings``), which semantic dedup reads: the pool is embedded once.
+    """
     p = _params(filtering)
     scores, stats = score_clip(
         pool, scoring_clip, make_executor(p.executor), batch_size=p.scoring.batch_size,
         shard_size=p.scoring.shard_size, resume_dir=p.scoring.resume_dir,
     )
+    scores, embeddings = split_embeddings(scores)
     metrics = {
         "pairs": float(len(scores)),
         "scored": float((scores["status"] == "success").sum()),
@@ -199,8 +218,76 @@ def compute_clip_scores(pool: pd.DataFrame, scoring_clip: LoadedClip,
         "shards": float(stats.shards),
         "shards_computed": float(stats.computed),
         "shards_reused": float(stats.reused),
+        "embeddings": float(len(embeddings)),
     }
-    return scores, metrics
+    return scores, embeddings, metrics
+
+
+def compute_dedup(pool: pd.DataFrame, clip_scores: pd.DataFrame, clip_embeddings: pd.DataFrame,
+                  filtering: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Image hashes (exact, pHash), caption MinHash and SemDeDup on the persisted CLIP
+    embeddings: one row per pool pair with ``dup.<kind>``, ``dup_of.<kind>``... and the
+    image's size, hashed on the executor and resumable per shard like the CLIP scores."""
+    p = _params(filtering)
+    executor = make_executor(p.executor)
+    hashes, hstats = hash_pairs(pool, p.dedup, executor, resume_dir=p.scoring.resume_dir)
+    signatures, _ = caption_signatures(pool, p.dedup, executor, resume_dir=p.scoring.resume_dir)
+    dups, semantic_skipped = pool_dedup(hashes, signatures, clip_scores, clip_embeddings,
+                                        p.dedup)
+    if semantic_skipped is not None:
+        logger.warning("filtering: semantic dedup skipped: %s", semantic_skipped)
+    keep = [c for c in hashes.columns if c != ID_COLUMN]
+    table = hashes[[ID_COLUMN, *keep]].merge(dups, on=ID_COLUMN, how="left",
+                                              validate="one_to_one")
+    metrics: dict[str, float] = {
+        "pairs": float(len(table)),
+        "hashed": float((hashes["hash_status"] == SUCCESS).sum()),
+        "unhashed": float((hashes["hash_status"] != SUCCESS).sum()),
+        "shards_computed": float(hstats.computed),
+        "shards_reused": float(hstats.reused),
+    }
+    for kind in [*p.dedup.kinds, "any"]:
+        if f"dup.{kind}" in table:
+            metrics[f"dup.{kind}"] = float(table[f"dup.{kind}"].sum())
+    if "semantic" in p.dedup.kinds:
+        metrics["semantic_skipped"] = float(semantic_skipped is not None)
+        if semantic_skipped is not None:
+            metrics["semantic_skip_reason"] = semantic_skipped
+    return table, metrics
+
+
+def decontaminate(pool: pd.DataFrame, heldout: pd.DataFrame, pool_dedup_table: pd.DataFrame,
+                  filtering: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The pool against the held-out pairs: ``contaminated.heldout`` per pool pair.
+
+    ``decontamination.action``: ``flag`` (columns only), ``drop`` (never kept, whatever the
+    rule), ``stop`` (raise above ``stop_above``). A user's pairs have no held-out pairs: the
+    step is skipped (logged, ``skipped: 1``) and nothing is flagged.
+    """
+    p = _params(filtering)
+    d = p.decontamination
+    if len(heldout) == 0:
+        logger.info("filtering: decontamination skipped: no held-out pairs (a user's pairs "
+                    "have none)")
+        table = pd.DataFrame({ID_COLUMN: pool[ID_COLUMN].astype(str).to_numpy(),
+                              "contaminated.any": False})
+        return table, {"skipped": 1.0, "contaminated.any": 0.0, "pairs": float(len(pool))}
+    held_hashes, _ = hash_pairs(heldout, p.dedup, make_executor(p.executor), name="heldouthash",
+                                resume_dir=p.scoring.resume_dir)
+    hashes = pool_dedup_table[[c for c in pool_dedup_table.columns
+                               if c == ID_COLUMN or c.startswith("image_")]]
+    table = heldout_contamination(hashes, pool, held_hashes, heldout, d)
+    counts = contamination_counts(table)
+    hit = table["contaminated.any"].to_numpy(dtype=bool)
+    if d.action == "stop" and len(table) and hit.mean() > d.stop_above:
+        raise ContaminationError(
+            f"{int(hit.sum())} of {len(table)} pool pairs ({hit.mean():.2%}) match a held-out "
+            f"pair; {WHERE}.decontamination.stop_above={d.stop_above}")
+    table["drop.contamination"] = hit & (d.action != "flag")
+    metrics = {"skipped": 0.0, "pairs": float(len(table)),
+               "dropped": float(table["drop.contamination"].sum()),
+               **{f"contaminated.{k}": float(v) for k, v in counts.items()}}
+    return table, metrics
 
 
 def compute_mllm_scores(pool: pd.DataFrame, filtering: Mapping[str, Any],
@@ -227,9 +314,11 @@ def compute_mllm_scores(pool: pd.DataFrame, filtering: Mapping[str, Any],
 
 
 def apply_filters(pool: pd.DataFrame, clip_scores: pd.DataFrame, mllm_scores: pd.DataFrame,
+                  dedup: pd.DataFrame, contamination: pd.DataFrame,
                   filtering: Mapping[str, Any]
                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
-    """Join all scores onto the pool and evaluate every rule.
+    """Join all scores (CLIP, MLLM, dedup, contamination) onto the pool and evaluate every
+    rule; a pair that did not decode, or that ``decontamination.action`` drops, is never kept.
 
     Returns the scored pool with one boolean column per rule (``keep.<rule>``), the pairs
     kept by ``filter.apply`` with all their scores, and the kept fraction per rule.
@@ -237,7 +326,9 @@ def apply_filters(pool: pd.DataFrame, clip_scores: pd.DataFrame, mllm_scores: pd
     p = _params(filtering)
     clip = clip_scores.rename(columns={"status": "clip_status", "reason": "clip_reason"})
     mllm = mllm_scores.rename(columns={"reason": "mllm_reason"})
-    table = pool.merge(clip, on=ID_COLUMN, how="left").merge(mllm, on=ID_COLUMN, how="left")
+    table = (pool.merge(clip, on=ID_COLUMN, how="left").merge(mllm, on=ID_COLUMN, how="left")
+             .merge(dedup, on=ID_COLUMN, how="left", validate="one_to_one")
+             .merge(contamination, on=ID_COLUMN, how="left", validate="one_to_one"))
     for name, text in p.filter.rules.items():
         missing = rule_columns(parse_rule(text, p.filter.definitions)) - set(table.columns)
         if missing:
@@ -250,6 +341,8 @@ def apply_filters(pool: pd.DataFrame, clip_scores: pd.DataFrame, mllm_scores: pd
     # would otherwise keep its NaN score).
     decoded = (table["clip_status"] == SUCCESS).to_numpy()
     keep.loc[~decoded, :] = False
+    if "drop.contamination" in table:
+        keep.loc[table["drop.contamination"].fillna(False).to_numpy(dtype=bool), :] = False
     scored = pd.concat([table, keep.add_prefix("keep.")], axis=1)
     kept = scored[keep[p.filter.apply].to_numpy()].reset_index(drop=True)
     # The scored pool is for analysis: image bytes a source carried stay in the kept pairs
@@ -335,3 +428,21 @@ def record_decisions(scored_pool: pd.DataFrame, packing_index: pd.DataFrame,
     table = decision_table(scored_pool, packing_index, p.filter.apply,
                            p.filter.rules[p.filter.apply], p.packing.capacity)
     return table, decision_metrics(table)
+
+
+def record_ledger(scored_pool: pd.DataFrame, decisions: pd.DataFrame, dedup: pd.DataFrame,
+                  filtering: Mapping[str, Any]
+                  ) -> tuple[pd.DataFrame, dict[str, float], Figure, pd.DataFrame, Figure]:
+    """The run's decision ledger (per pair: decode, dedup, decontamination, rule), its
+    per-stage counts, the funnel plot, and pool-vs-kept composition (table and plot)."""
+    from datarecipes import ledger as L
+
+    p = _params(filtering)
+    reads = rule_columns(parse_rule(p.filter.rules[p.filter.apply], p.filter.definitions))
+    book = filtering_ledger(scored_pool, decisions, p.filter.apply, reads,
+                            p.decontamination.action)
+    kept = sample_ids(scored_pool).isin(L.kept_ids(book)).to_numpy()
+    table, figure = before_after(composition(scored_pool, dedup), kept)
+    metrics = L.stage_metrics(book, prefix="stage")
+    metrics["kept"] = float(kept.sum())
+    return book, metrics, L.funnel_figure(book, "filtering: pairs per stage"), table, figure

@@ -3,10 +3,12 @@
 source (``filtering_source``: a user's pairs, read-only, or ``builtin``) → the built-in world
 (the scenes world under namespace ``filtering_world``, 30 % corrupted captions; generated only
 without a source) → pool (+ scorer / held-out pairs of the world) → train the scoring CLIP →
-CLIP scores → MLLM scores (off by default) → filter rules → evaluation against the known
-corruption → FFD packing into WebDataset shards → the decision table → pretraining on
-unfiltered vs filtered pool. Training, evaluation and pretraining are skipped (logged, a
-``skipped`` metric) when their inputs do not exist, as for a user's pairs.
+CLIP scores (+ image embeddings) → dedup (exact, pHash, caption MinHash, SemDeDup)
+→ decontamination against the held-out pairs → MLLM scores (off by default) → filter
+rules → evaluation against the known corruption → FFD packing into WebDataset shards →
+the decision table and ledger → pretraining on unfiltered vs filtered pool.
+Training, evaluation and pretraining are skipped (logged, a ``skipped`` metric) when their
+inputs do not exist, as for a user's pairs.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from datarecipes.pipelines.filtering.nodes import (
     apply_filters,
     build_world,
     compute_clip_scores,
+    compute_dedup,
     compute_mllm_scores,
+    decontaminate,
     evaluate_filtering,
     pack_kept_pairs,
     prepare_pairs,
     pretrain_comparison,
     record_decisions,
+    record_ledger,
     train_scoring_clip,
     world_metrics,
 )
@@ -68,8 +73,23 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 compute_clip_scores,
                 inputs=["filtering_pool", "filtering_scoring_clip", "params:filtering"],
-                outputs=["filtering_clip_scores", "filtering_clip_score_metrics"],
+                outputs=["filtering_clip_scores", "filtering_clip_embeddings",
+                         "filtering_clip_score_metrics"],
                 name="compute_clip_scores",
+            ),
+            Node(
+                compute_dedup,
+                inputs=["filtering_pool", "filtering_clip_scores", "filtering_clip_embeddings",
+                        "params:filtering"],
+                outputs=["filtering_dedup", "filtering_dedup_metrics"],
+                name="compute_dedup",
+            ),
+            Node(
+                decontaminate,
+                inputs=["filtering_pool", "filtering_heldout_pairs", "filtering_dedup",
+                        "params:filtering"],
+                outputs=["filtering_contamination", "filtering_contamination_metrics"],
+                name="decontaminate",
             ),
             Node(
                 compute_mllm_scores,
@@ -81,7 +101,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 apply_filters,
                 inputs=["filtering_pool", "filtering_clip_scores", "filtering_mllm_scores",
-                        "params:filtering"],
+                        "filtering_dedup", "filtering_contamination", "params:filtering"],
                 outputs=["filtering_scored_pool", "filtering_kept_pairs",
                          "filtering_filter_metrics"],
                 name="apply_filters",
@@ -103,6 +123,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["filtering_scored_pool", "filtering_packing_index", "params:filtering"],
                 outputs=["filtering_decisions", "filtering_decision_metrics"],
                 name="record_decisions",
+            ),
+            Node(
+                record_ledger,
+                inputs=["filtering_scored_pool", "filtering_decisions", "filtering_dedup",
+                        "params:filtering"],
+                outputs=["filtering_ledger", "filtering_ledger_metrics", "filtering_funnel_plot",
+                         "filtering_before_after_table", "filtering_before_after_plot"],
+                name="record_ledger",
             ),
             Node(
                 pretrain_comparison,
