@@ -3,7 +3,6 @@ found with their representatives, never reach MCTS, and the ledger says why."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import pytest
 from PIL import Image
 
 from datarecipes.dedup import ContaminationError
-from datarecipes.ledger import read_ledger, stage_counts, why
 from datarecipes.ledger import main as ledger_cli
+from datarecipes.ledger import read_ledger, stage_counts, why
 from datarecipes.pipelines.thinklite.nodes import build_ledger, curate_pool
 from datarecipes.thinklite import provision_to_questions
 from datarecipes.thinklite.data import REFUSAL_COLUMNS
@@ -161,7 +160,7 @@ def test_ledger_covers_mcts_and_selection_and_why_answers(planted, tmp_path, cap
     assert metrics["stage/mcts_difficulty/dropped"] == 1
     assert metrics["stage/dedup/dropped"] == 2
     # before/after: shares sum to one per column, for pool and kept
-    for column, t in table.groupby("column"):
+    for _column, t in table.groupby("column"):
         assert t["pool"].sum() == pytest.approx(1.0) and t["kept"].sum() == pytest.approx(1.0)
     assert {"generator", "answer", "image_side", "difficulty"} <= set(figures)
     # why, in the library and on the command line
