@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.io import MemoryDataset
 from PIL import Image
 
 from datarecipes.dedup import ContaminationError
@@ -19,6 +20,13 @@ from datarecipes.thinklite import provision_to_questions
 from datarecipes.thinklite.data import REFUSAL_COLUMNS
 
 NO_REFUSALS = pd.DataFrame(columns=REFUSAL_COLUMNS)
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """Keeps its data after the runner releases it."""
+
+    def _release(self) -> None:
+        pass
 
 
 def reencoded(src: str, dst: Path, scale: float = 0.9) -> str:
@@ -175,3 +183,63 @@ def test_ledger_covers_mcts_and_selection_and_why_answers(planted, tmp_path, cap
     first_easy = selected.iloc[0]["sample_id"]
     assert "kept by every stage" in why(ledger, first_easy)
     json.loads(ledger["scores"].iloc[-1])
+
+
+@pytest.mark.slow
+def test_a_pipeline_run_spends_no_search_on_planted_duplicates(planted, tiny_world,
+                                                               preset_cache, tmp_path):
+    """Kedro runs inputs → curation → warm start → MCTS → selection → ledger on a user pool
+    holding the planted samples (and one refused row)."""
+    from kedro.io import DataCatalog
+    from kedro.runner import SequentialRunner
+
+    from datarecipes.pipelines.thinklite import create_pipeline
+    from datarecipes.thinklite.datasets import VQASource
+    from tests.thinklite.conftest import tiny_parameters
+
+    pool, heldout, dup_truth, contam_truth = planted
+    questions, scene_root = tiny_world
+    base_ids = list(pool["sample_id"][:8])
+    user = pool[pool["sample_id"].isin(base_ids) | ~pool["sample_id"].str.startswith(
+        "provision-")][["sample_id", "image", "question", "answer"]]
+    user = pd.concat([user, pd.DataFrame([{"sample_id": "broken", "image": "/nope.png",
+                                           "question": "Q?", "answer": "1"}])])
+    source = tmp_path / "pool.parquet"
+    user.to_parquet(source)
+    # The held-out set the run evaluates (and decontaminates against): the planted one's.
+    heldout_source = tmp_path / "heldout.parquet"
+    heldout[["sample_id", "image", "question", "answer"]].to_parquet(heldout_source)
+    pipeline = create_pipeline().only_nodes(
+        "thinklite_question_sets", "thinklite_inputs", "thinklite_curate_pool",
+        "thinklite_warm_start", "thinklite_mcts_difficulty", "thinklite_select",
+        "thinklite_ledger")
+    datasets = {
+        "provision_questions": MemoryDataset(questions),
+        "thinklite_scene_root": MemoryDataset(scene_root),
+        "thinklite_mcts_work_dir": MemoryDataset(str(tmp_path / "mcts")),
+        "thinklite_dedup_work_dir": MemoryDataset(str(tmp_path / "dedup")),
+        "thinklite_benchmarks": MemoryDataset({}, copy_mode="assign"),
+        "thinklite_pool_source": VQASource(str(source)),
+        "thinklite_heldout_source": VQASource(str(heldout_source)),
+        "thinklite_source_image_dir": MemoryDataset(str(tmp_path / "images")),
+        "thinklite_warm_start_checkpoint": MemoryDataset(copy_mode="assign"),
+    }
+    for key, value in tiny_parameters(preset_cache).items():
+        datasets[f"params:{key}"] = MemoryDataset(value)
+    for name in ("thinklite_ledger", "thinklite_difficulty"):
+        datasets[name] = KeptMemoryDataset()
+    catalog = DataCatalog(datasets)
+    SequentialRunner().run(pipeline, catalog)
+    ledger = catalog.load("thinklite_ledger")
+    # What MCTS scored, and the ledger's mcts stage, hold no planted duplicate/contamination.
+    scored = set(catalog.load("thinklite_difficulty")["sample_id"])
+    assert scored == set(ledger.loc[ledger["stage"] == "mcts_difficulty", "sample_id"])
+    gone = set(dup_truth) | set(contam_truth)
+    assert not scored & gone and "broken" not in scored
+    assert scored == set(user["sample_id"]) - gone - {"broken"}
+    dedup = ledger[ledger["stage"] == "dedup"].set_index("sample_id")
+    assert dict(dedup.loc[~dedup["kept"], "ref"]) == dup_truth
+    decon = ledger[(ledger["stage"] == "decontamination") & ~ledger["kept"]]
+    assert set(decon["sample_id"]) == set(contam_truth)
+    assert why(ledger, "broken").startswith("broken: dropped at stage 'inputs': refused")
+    assert not ledger.duplicated(["sample_id", "stage"]).any()
