@@ -66,3 +66,29 @@ def test_flag_keeps_every_question(generated):
     kept, _, ledger, _, _ = dedup_provision_questions(table, convs, report, {"action": "flag"})
     assert len(kept) == len(table)
     assert (~ledger.loc[ledger["sample_id"] == "planted-reworded", "kept"]).sum() == 0
+
+
+def test_validation_refusals_are_ledger_rows():
+    import dataclasses
+
+    import numpy as np
+
+    from datarecipes.provision.dedup import provision_ledger
+
+    _, graphs, _ = generate_scenes({"n_scenes": 2, "seed": 0})
+    image_id, graph = next(iter(graphs.items()))
+    boxes = graph.bboxes.astype(float).copy()
+    boxes[0] = [np.nan, 0, 1, 1]
+    graphs = dict(graphs) | {image_id: dataclasses.replace(graph, bboxes=boxes)}
+    _, report = validate_scene_graphs(graphs, {})
+    empty = pd.DataFrame({"id": [], "image": [], "question": [], "bare_answer": []})
+    from datarecipes.provision.dedup import ProvisionDedupParams, dedup_questions, dedup_rows
+
+    params = ProvisionDedupParams()
+    ledger = provision_ledger(report, dedup_rows(dedup_questions(empty, params), empty, params))
+    objects = ledger[ledger["stage"] == "objects.validation"].set_index("sample_id")
+    assert len(objects) == sum(g.n_objects for g in graphs.values())
+    refused = objects[~objects["kept"]]
+    assert list(refused.index) == [f"{image_id}/object0"]
+    assert "refused (nan_box)" in refused["reason"].iloc[0]
+    assert report["objects_refused"] == 1
