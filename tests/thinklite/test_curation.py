@@ -243,3 +243,16 @@ def test_a_pipeline_run_spends_no_search_on_planted_duplicates(planted, tiny_wor
     assert set(decon["sample_id"]) == set(contam_truth)
     assert why(ledger, "broken").startswith("broken: dropped at stage 'inputs': refused")
     assert not ledger.duplicated(["sample_id", "stage"]).any()
+
+
+def test_a_refused_row_repeating_an_accepted_id_gets_its_own_ledger_row():
+    from datarecipes.thinklite.curation import input_rows
+
+    pool = pd.DataFrame({"sample_id": ["a", "b"]})
+    refusals = pd.DataFrame({"set": ["pool", "pool", "heldout"], "source": ["p.json"] * 3,
+                             "row": [2, 3, 0], "sample_id": ["a", None, "h"],
+                             "reason": ["id 'a' seen on an earlier row", "no answer", "x"]})
+    rows = input_rows(pool, refusals)
+    assert list(rows["sample_id"]) == ["a", "b", "a#row2", "p.json#row3"]
+    assert list(rows["kept"]) == [True, True, False, False]
+    assert rows["reason"].iloc[3] == "refused: no answer"

@@ -359,8 +359,16 @@ def decontaminate(pool: pd.DataFrame, pool_hashes: pd.DataFrame,
 def input_rows(pool: pd.DataFrame, refusals: pd.DataFrame) -> pd.DataFrame:
     """Stage ``inputs``: every accepted pool question, and every refused pool row."""
     refused = refusals[refusals["set"] == "pool"] if "set" in refusals else refusals.iloc[:0]
-    ids = [str(s) if isinstance(s, str) and s else f"{src}#row{row}" for s, src, row in
-           zip(refused["sample_id"], refused["source"], refused["row"])]
+    # A refused row is named by its own id unless it has none or repeats one (a repeated id
+    # is itself a refusal reason): then by its row, so every input row has one ledger row.
+    seen = set(pool["sample_id"].astype(str))
+    ids = []
+    for s, src, row in zip(refused["sample_id"], refused["source"], refused["row"]):
+        name = str(s) if isinstance(s, str) and s else f"{src}#row{row}"
+        if name in seen:
+            name = f"{name}#row{row}"
+        seen.add(name)
+        ids.append(name)
     accepted = decisions(pool["sample_id"], stage="inputs", rule="accepted input row",
                          kept=np.ones(len(pool), bool), reason="accepted")
     if not len(refused):
