@@ -269,12 +269,13 @@ def test_thinklite_on_a_thinklite_parquet_and_llava_json(project_copy, tmp_path)
 
     data = root / "data"
     pool = pd.read_parquet(data / "05_model_input/thinklite/candidate_pool.parquet")
-    # What MCTS scored: the accepted rows less near duplicates (flat single-colour images
-    # share one pHash: the same question and answer on them are duplicates).
+    # What MCTS scored: the accepted rows less near duplicates (none here: one-colour images
+    # carry no pHash, and no two rows share their bytes and question).
     kept = pd.read_parquet(data / "05_model_input/thinklite/pool.parquet")
     ledger = pd.read_parquet(data / "08_reporting/thinklite_ledger.parquet")
     dropped = ledger[(ledger["stage"] == "dedup") & ~ledger["kept"]]
     assert sorted(kept["sample_id"]) == sorted(set(pool["sample_id"]) - set(dropped["sample_id"]))
+    assert dropped.empty
     heldout = pd.read_parquet(data / "05_model_input/thinklite/heldout.parquet")
     refused = pd.read_csv(data / "08_reporting/thinklite_input_refusals_table.csv")
     # Every input row is a question or a refusal naming its row.

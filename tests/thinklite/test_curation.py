@@ -256,3 +256,23 @@ def test_a_refused_row_repeating_an_accepted_id_gets_its_own_ledger_row():
     assert list(rows["sample_id"]) == ["a", "b", "a#row2", "p.json#row3"]
     assert list(rows["kept"]) == [True, True, False, False]
     assert rows["reason"].iloc[3] == "refused: no answer"
+
+
+def test_flat_images_are_never_phash_duplicates(tmp_path):
+    """Every one-colour image has the same pHash: red and blue must not merge."""
+    rows = []
+    for k, colour in enumerate(["red", "blue", "blue"]):
+        path = tmp_path / f"{k}.png"
+        Image.new("RGB", (32, 32), colour).save(path)
+        rows.append({"sample_id": f"s{k}", "image": str(path), "question": "Is it blue?",
+                     "answer": "no"})
+    pool = pd.DataFrame(rows)
+    heldout = pool.iloc[[0]].assign(sample_id="h0", question="What colour is this picture?")
+    kept, ledger, hashes, contaminated, _ = curate_pool(pool, heldout, {}, NO_REFUSALS, None,
+                                                        {}, {}, {})
+    assert hashes["image_flat"].all() and hashes["image_phash"].isna().all()
+    assert len(kept) == 3 and contaminated.empty
+    assert "flat image" in ledger.loc[ledger["sample_id"] == "s0", "reason"].iloc[1]
+    # by bytes, the two identical blue images are one sample
+    kept, *_ = curate_pool(pool, heldout, {}, NO_REFUSALS, None, {"image_match": "exact"}, {}, {})
+    assert list(kept["sample_id"]) == ["s0", "s1"]

@@ -69,6 +69,8 @@ from datarecipes.fingerprint import json_digest
 from datarecipes.ledger import append, decisions, empty_ledger
 
 KIND = "vqa"
+#: Grey-level standard deviation (0-255, at 32x32) under which an image counts as flat.
+FLAT_STD = 1.0
 
 
 @parameters_section("thinklite_dedup")
@@ -132,16 +134,25 @@ def _hash_batch(batch: Mapping[str, Sequence[Any]], images: ImageHashParams, tex
     from PIL import Image
 
     out = hash_images_batch(batch, images, image_column="image")
-    widths, heights = [], []
-    for path in batch["image"]:
+    widths, heights, flat = [], [], []
+    for k, path in enumerate(batch["image"]):
         try:
-            with Image.open(path) as img:  # the header only
+            with Image.open(path) as img:
                 w, h = img.size
+                grey = np.asarray(img.convert("L").resize((32, 32)), dtype=np.float64)
         except Exception:  # noqa: BLE001 - recorded by hash_status already
-            w = h = None
+            w = h = grey = None
         widths.append(w)
         heights.append(h)
-    out["image_width"], out["image_height"] = widths, heights
+        # A flat image (one colour) has no structure: its pHash is the same for every flat
+        # image whatever the colour, so it gets none (never a pHash duplicate or eval match;
+        # image_match: exact still compares its bytes).
+        is_flat = grey is not None and float(grey.std()) < FLAT_STD
+        flat.append(is_flat)
+        if is_flat:
+            for kind in images.kinds:
+                out[f"image_{kind}"][k] = None
+    out["image_width"], out["image_height"], out["image_flat"] = widths, heights, flat
     out |= text_signatures_batch({"text": list(batch["question"])}, text, normalise)
     return out
 
@@ -171,6 +182,7 @@ def hash_questions(rows: pd.DataFrame, params: ThinkLiteDedupParams, executor: A
     directory = None
     if resume_dir is not None:
         digest = json_digest({
+            "version": 2,  # of what a shard holds (2: flat images carry no pHash)
             "images": dataclasses.asdict(params.images), "text": dataclasses.asdict(params.text),
             "normalise": dataclasses.asdict(params.normalise),
             "rows": [[sid, q, *_file_stamp(str(p))] for sid, p, q in
@@ -205,8 +217,10 @@ def dedup_vqa(pool: pd.DataFrame, hashes: pd.DataFrame, params: ThinkLiteDedupPa
     rank = rank_order(n, params.keep, table[params.keep.score_column].to_numpy()
                       if params.keep.policy == "highest_score" and params.keep.score_column
                       in table else None)
-    phash, image_ok = hex_to_uint64(table["image_phash"].tolist())
-    image_ok &= (table["hash_status"] == "success").to_numpy()
+    phash, has_phash = hex_to_uint64(table["image_phash"].tolist())
+    image_ok = (table["hash_status"] == "success").to_numpy().copy()
+    if params.image_match == "phash":
+        image_ok &= has_phash
     sig = signature_matrix(table["signature"].tolist(), params.text.num_perm)
     text_ok = (table["text_status"] == "success").to_numpy()
     valid = image_ok & text_ok
@@ -273,6 +287,8 @@ def dedup_vqa(pool: pd.DataFrame, hashes: pd.DataFrame, params: ThinkLiteDedupPa
         image_bits[dup] = [int(v).bit_count() for v in x.tolist()]
     out["dup_image_distance.vqa"] = image_bits
     out["hash_status"] = table["hash_status"].to_numpy()
+    out["image_flat"] = table["image_flat"].fillna(False).to_numpy(bool) \
+        if "image_flat" in table else False
     return out
 
 
@@ -290,6 +306,9 @@ def dedup_rows(dups: pd.DataFrame, params: ThinkLiteDedupParams) -> pd.DataFrame
                 f"{1 - dups['dup_distance.vqa'].iat[k]:.2f}, same answer)")
         elif dups["hash_status"].iat[k] != "success":
             reasons.append("kept: image could not be hashed, so never a duplicate")
+        elif params.image_match == "phash" and bool(dups["image_flat"].iat[k]):
+            reasons.append("kept: flat image (one colour: its pHash says nothing), so never "
+                           "a duplicate")
         else:
             m = members.get(cluster[k], 0)
             reasons.append(f"kept: representative of {m} duplicate(s)" if m else
