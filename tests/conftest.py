@@ -32,6 +32,7 @@ def project_copy(tmp_path: Path) -> Callable[..., Path]:
         for sources in ("src", "kernels/src"):  # kernels/src is the datarecipes.kernels package
             shutil.copytree(PROJECT_ROOT / sources, root / sources,
                             ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(PROJECT_ROOT / "bin", root / "bin")  # bin/kedro: the DVC stage command
         for layer in ("01_raw", "02_intermediate", "03_primary", "04_feature",
                       "05_model_input", "06_models", "07_model_output", "08_reporting"):
             (root / "data" / layer).mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Project hooks: parameter validation before a run, and MLflow tracking of every run.
+"""Project hooks: checks and parameter validation before a run, MLflow tracking of every run.
 
 Why a small hook of ours rather than kedro-mlflow: we need exactly one MLflow run per
 ``kedro run`` with the git commit and dirty flag, node durations, and metrics taken from a
@@ -21,8 +21,12 @@ Conventions (any pipeline, any namespace):
 from __future__ import annotations
 
 import contextvars
+import difflib
+import importlib.util
 import logging
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kedro.framework.hooks import hook_impl
 
 from datarecipes.config import PARAMETER_SECTIONS, from_params
@@ -77,12 +82,37 @@ class ParameterValidationHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         for name in _params_inputs(pipeline):
             section = name.removeprefix("params:")
-            # A namespaced section (``ablation.mcts.thinklite``) has its base section's schema.
-            schema = PARAMETER_SECTIONS.get(section) or PARAMETER_SECTIONS.get(
-                section.rsplit(".", 1)[-1]
-            )
+            schema = section_schema(section)
             if schema is not None:
                 from_params(schema, catalog.load(name), where=f"parameters: {section}")
+
+
+def section_schema(section: str) -> type | None:
+    """The dataclass a ``params:<section>`` input maps onto, or None when none is registered.
+
+    * a registered section: its dataclass (``scm_training``);
+    * a dotted key into one (``models.tabular_lm``, ``thinklite_ablation.mcts``): the nested
+      dataclass field's type, followed through the section's type hints;
+    * a namespaced section (``filtering_world.scenes``): its base section's dataclass.
+    """
+    import dataclasses
+    import types
+    import typing
+
+    if section in PARAMETER_SECTIONS:
+        return PARAMETER_SECTIONS[section]
+    head, *path = section.split(".")
+    schema: Any = PARAMETER_SECTIONS.get(head)
+    for key in path if schema is not None else ():
+        hint = typing.get_type_hints(schema).get(key) if dataclasses.is_dataclass(schema) else None
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # ``X | None`` → X
+            hint = next((a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)), None)
+        schema = hint if dataclasses.is_dataclass(hint) else None
+        if schema is None:
+            break
+    if schema is not None:
+        return schema
+    return PARAMETER_SECTIONS.get(section.rsplit(".", 1)[-1])
 
 
 def _git(*args: str, cwd: Path) -> str | None:
@@ -127,12 +157,10 @@ class MlflowTrackingHook:
             or f"sqlite:///{self._project_path / 'mlflow.db'}"
         )
         mlflow.set_tracking_uri(uri)
-        mlflow.set_experiment(self._config.get("experiment", "datarecipes"))
+        experiment = mlflow.set_experiment(self._config.get("experiment", "datarecipes"))
         names = run_params.get("pipeline_names") or [run_params.get("pipeline_name")]
         names = [n for n in names if n] or ["__default__"]
-        run_name = "+".join(names)
-        mlflow.start_run(run_name=run_name, nested=mlflow.active_run() is not None)
-        self._active = True
+        pipeline_label = "+".join(names)
 
         params: dict[str, Any] = {}
         for name in _params_inputs(pipeline):
@@ -142,24 +170,38 @@ class MlflowTrackingHook:
                 params.update(flatten(value, key))
             else:
                 params[key] = value
+        extra = run_params.get("runtime_params") or run_params.get("extra_params") or {}
+        tag_keys = [k for k in self._config.get("tag_params", []) or [] if k in params]
+
+        mark_killed_runs(mlflow.tracking.MlflowClient(), [experiment.experiment_id])
+        mlflow.start_run(
+            run_name=run_name(pipeline_label, {k: params[k] for k in tag_keys}, flatten(extra)),
+            nested=mlflow.active_run() is not None,
+        )
+        self._active = True
+        # MLflow 3's UI is a hash router; /runs is the runs table (the bare experiment URL
+        # opens the GenAI overview).
+        logger.info("MLflow run %r; runs table: http://127.0.0.1:5000/#/experiments/%s/runs "
+                    "(after `make mlflow-ui`)", mlflow.active_run().info.run_name,
+                    experiment.experiment_id)
         mlflow.log_params({k: _param_value(v) for k, v in params.items()})
 
         commit = _git("rev-parse", "HEAD", cwd=self._project_path)
         status = _git("status", "--porcelain", "--untracked-files=no", cwd=self._project_path)
         tags = {
-            "pipeline": run_name,
+            "pipeline": pipeline_label,
+            # `kedro ...`, or `python -m kedro ...` (bin/kedro, the DVC stages' command)
             "kedro_command": " ".join(["kedro", *sys.argv[1:]])
-            if Path(sys.argv[0]).name == "kedro"
+            if Path(sys.argv[0]).name == "kedro" or Path(sys.argv[0]).parent.name == "kedro"
             else " ".join(sys.argv),
             "kedro_env": str(run_params.get("env") or "local"),
             "kedro_session_id": str(run_params.get("session_id") or run_params.get("run_id")),
             "git_commit": commit or "unknown",
             "git_dirty": "unknown" if status is None else str(bool(status)).lower(),
+            **process_tags(),
         }
-        for key in self._config.get("tag_params", []) or []:
-            if key in params:
-                tags[key] = str(params[key])
-        extra = run_params.get("runtime_params") or run_params.get("extra_params") or {}
+        for key in tag_keys:
+            tags[key] = str(params[key])
         if extra:
             tags["runtime_params"] = _param_value(flatten(extra))
         mlflow.set_tags(tags)
@@ -205,6 +247,70 @@ class MlflowTrackingHook:
                 mlflow.log_text(value.to_csv(index=False), f"tables/{name}.csv")
 
 
+#: Tags naming the process that owns a RUNNING run, so a later start can tell a dead one.
+PID_TAG, HOST_TAG, START_TAG = "datarecipes.pid", "datarecipes.host", "datarecipes.pid_start"
+MAX_RUN_NAME = 250
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process (``/proc/<pid>/stat`` field 22), to detect reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def process_tags() -> dict[str, str]:
+    """pid, host and pid start time of this process, recorded on the run it starts."""
+    pid = os.getpid()
+    return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(),
+            START_TAG: _process_start(pid) or ""}
+
+
+def run_name(pipeline: str, tag_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
+    """``<pipeline> key=value ...``: the tag parameters, then the ``--params`` overrides.
+
+    Keys are shortened to their last component where that is unambiguous
+    (``thinklite_ablation seed=1``, ``filtering data=filtered``).
+    """
+    items = dict(tag_values)
+    for key, value in overrides.items():
+        items.setdefault(key, value)
+    leaves = [key.rsplit(".", 1)[-1] for key in items]
+    parts = [pipeline]
+    for (key, value), leaf in zip(items.items(), leaves, strict=True):
+        parts.append(f"{leaf if leaves.count(leaf) == 1 else key}={value}")
+    name = " ".join(parts)
+    return name if len(name) <= MAX_RUN_NAME else name[: MAX_RUN_NAME - 3] + "..."
+
+
+def mark_killed_runs(client, experiment_ids: list[str]) -> list[str]:
+    """Mark KILLED every RUNNING run whose process (on this host) no longer runs.
+
+    A ``kill -9`` never reaches ``on_pipeline_error``, so its run would stay RUNNING forever.
+    Runs started on another host are left alone: their process cannot be checked from here.
+    """
+    from datarecipes.io.atomic import pid_alive
+
+    host = socket.gethostname()
+    killed = []
+    for run in client.search_runs(experiment_ids, filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != host or not tags.get(PID_TAG, "").isdigit():
+            continue
+        pid = int(tags[PID_TAG])
+        alive = pid_alive(pid) and (_process_start(pid) or "") == tags.get(START_TAG, "")
+        if alive:
+            continue
+        client.set_tag(run.info.run_id, "datarecipes.killed", "process gone at next start")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        logger.warning("MLflow run %s (%s, pid %d) was left RUNNING by a killed process: "
+                       "marked KILLED", run.info.run_id, run.info.run_name, pid)
+        killed.append(run.info.run_id)
+    return killed
+
+
 def _param_value(value: Any) -> str:
     text = str(value)
     return text if len(text) <= MAX_PARAM_CHARS else text[: MAX_PARAM_CHARS - 3] + "..."
@@ -243,3 +349,258 @@ def _log_figures(name: str, value: Any) -> None:
         if hasattr(fig, "savefig"):
             suffix = f"_{key}" if key is not None else ""
             mlflow.log_figure(fig, f"plots/{name}{suffix}.png")
+
+
+# -- checks before the first node -------------------------------------------------------------
+
+#: A parameter whose flattened key ends in ``<leaf>`` with this value needs this package.
+ENGINE_PACKAGES: dict[tuple[str, str], str] = {
+    ("engine", "vllm"): "vllm",
+    ("kind", "ray"): "ray",
+}
+
+_RUNTIME_REF = re.compile(r"\$\{\s*runtime_params:\s*([A-Za-z0-9_.\-]+)")
+
+
+class PreRunCheckError(ValueError):
+    """What makes a run impossible, found before any node runs (one line per problem)."""
+
+
+def _looks_local(value: str) -> bool:
+    """A ``name_or_path`` that is a local directory rather than a hub id (``org/name``)."""
+    return value.startswith(("/", "./", "../", "~")) or value.count("/") > 1 or (
+        os.sep != "/" and os.sep in value
+    )
+
+
+def _dataset_paths(dataset: Any) -> list[str]:
+    try:
+        described = dataset._describe()
+    except Exception:  # noqa: BLE001 - a dataset that cannot describe itself has no path
+        return []
+    return [str(described[key]) for key in ("filepath", "path", "unit")
+            if isinstance(described, Mapping) and described.get(key)]
+
+
+def _exists(dataset: Any) -> bool:
+    try:
+        return bool(dataset.exists())
+    except Exception:  # noqa: BLE001 - a broken source is reported by its path below
+        return False
+
+
+def _overlaps(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+class PreRunCheckHook:
+    """Everything checkable about a run, checked before the first node runs.
+
+    Each problem is one line naming the key: an unknown parameter section in ``--params``
+    (a typo such as ``scnes.n_scenes``), a ``--params`` section or runtime parameter that
+    nothing in the selected pipeline reads, an engine whose package is not installed, a local
+    checkpoint directory that does not exist, a source dataset (a free input of the pipeline
+    that nothing in the run writes) whose path does not exist. All are reported at once, and
+    nothing has been written when they are.
+    """
+
+    def __init__(self) -> None:
+        self._known_keys: set[str] | None = None
+        self._runtime_refs: dict[str, set[str]] = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._known_keys = None
+        self._runtime_refs = {}
+        try:
+            from kedro.framework.project import settings
+
+            conf_source = Path(context.project_path) / settings.CONF_SOURCE
+            loader = settings.CONFIG_LOADER_CLASS(
+                conf_source=str(conf_source), env=context.env, **settings.CONFIG_LOADER_ARGS
+            )
+            self._known_keys = set(loader["parameters"])
+        except Exception as exc:  # noqa: BLE001 - without it the section check is skipped
+            logger.debug("pre-run check: could not load parameters without overrides: %s", exc)
+        # Runtime parameters the configuration reads itself (``${runtime_params:name}``, e.g.
+        # a catalog source path) are legitimate ``--params`` names though no section has them.
+        conf = Path(context.project_path) / "conf"
+        for path in sorted(conf.glob("*/catalog*.yml")) + sorted(conf.glob("*/catalog*/**/*.yml")):
+            self._scan_runtime_refs(path)
+        for path in sorted(conf.glob("*/parameters*.yml")):
+            self._scan_runtime_refs(path, parameters=True)
+
+    def _scan_runtime_refs(self, path: Path, parameters: bool = False) -> None:
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            return
+        for name, entry in config.items():
+            for ref in _RUNTIME_REF.findall(yaml.safe_dump(entry)):
+                users = self._runtime_refs.setdefault(ref.split(".")[0], set())
+                users.add(f"params:{name}" if parameters else str(name))
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        runtime = run_params.get("runtime_params") or {}
+        problems: list[str] = []
+        problems += self._check_overrides(runtime, pipeline)
+        params = self._pipeline_params(pipeline, catalog)
+        problems += check_engines(params)
+        problems += check_checkpoints(params)
+        problems += check_sources(pipeline, catalog)
+        if run_params.get("only_missing_outputs"):
+            problems += check_stale_downstream(pipeline, catalog)
+        if problems:
+            raise PreRunCheckError(
+                "the run cannot start (nothing was written):\n" + "\n".join(
+                    f"  - {p}" for p in problems)
+            )
+
+    @staticmethod
+    def _pipeline_params(pipeline, catalog) -> dict[str, Any]:
+        flat: dict[str, Any] = {}
+        for name in _params_inputs(pipeline):
+            try:
+                value = catalog.load(name)
+            except Exception:  # noqa: BLE001 - ParameterValidationHook reports bad sections
+                continue
+            key = name.removeprefix("params:")
+            flat.update(flatten(value, key) if isinstance(value, Mapping) else {key: value})
+        return flat
+
+    def _check_overrides(self, runtime: Mapping[str, Any], pipeline) -> list[str]:
+        problems: list[str] = []
+        read = [name.removeprefix("params:") for name in _params_inputs(pipeline)]
+        datasets = set(pipeline.datasets()) | {f"params:{r.split('.')[0]}" for r in read}
+        known = set(PARAMETER_SECTIONS) | set(self._known_keys or ())
+        for key in sorted(flatten(runtime)):
+            section = key.split(".")[0]
+            if section in self._runtime_refs:
+                users = self._runtime_refs[section]
+                if not users & datasets:
+                    problems.append(
+                        f"--params {section}: read by configuration entr"
+                        f"{'y' if len(users) == 1 else 'ies'} {', '.join(sorted(users))}, "
+                        "which this pipeline does not use"
+                    )
+                continue
+            if self._known_keys is not None and section not in known:
+                close = difflib.get_close_matches(section, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"--params {key}: unknown parameter section {section!r}{hint}")
+                continue
+            # Read when a node takes the key, a section above it, or a part below it.
+            if not any(key == r or key.startswith(f"{r}.") or r.startswith(f"{key}.")
+                       for r in read):
+                problems.append(
+                    f"--params {key}: no node of this pipeline reads it (the pipeline reads "
+                    f"{', '.join(sorted(read)) or 'no parameters'})"
+                )
+        return problems
+
+
+def check_engines(params: Mapping[str, Any]) -> list[str]:
+    """Engines and executors whose package is not installed."""
+    problems = []
+    for key, value in sorted(params.items()):
+        package = ENGINE_PACKAGES.get((key.rsplit(".", 1)[-1], str(value)))
+        if package and importlib.util.find_spec(package) is None:
+            problems.append(
+                f"{key}={value}: the package {package!r} is not installed "
+                f"(pip install {package}; docs/scaling.md)"
+            )
+    return problems
+
+
+def check_checkpoints(params: Mapping[str, Any]) -> list[str]:
+    """Local checkpoint directories (``name_or_path``, ``local-dir:`` models) that are absent."""
+    problems = []
+    for key, value in sorted(params.items()):
+        if not isinstance(value, str):
+            continue
+        leaf = key.rsplit(".", 1)[-1]
+        path = None
+        if leaf == "name_or_path" and _looks_local(value):
+            path = value
+        elif value.startswith("local-dir:"):
+            path = value.removeprefix("local-dir:")
+        if path is not None and not Path(path).expanduser().is_dir():
+            problems.append(f"{key}: checkpoint directory {path} does not exist")
+    return problems
+
+
+def check_sources(pipeline, catalog) -> list[str]:
+    """Free inputs of the pipeline that nothing in the run writes and that do not exist."""
+    written: list[Path] = []
+    for name in pipeline.all_outputs():
+        try:
+            written += [Path(p).resolve() for p in _dataset_paths(catalog.get(name))]
+        except Exception:  # noqa: BLE001 - a dataset the catalog cannot build fails in Kedro
+            continue
+    problems = []
+    for name in sorted(pipeline.inputs()):
+        if name.startswith("params:") or name == "parameters":
+            continue
+        try:
+            dataset = catalog.get(name)
+        except Exception:  # noqa: BLE001
+            continue
+        paths = [Path(p) for p in _dataset_paths(dataset)]
+        if not paths or getattr(dataset, "_create", False) or _exists(dataset):
+            continue  # in memory, a work directory it creates itself, or optional and present
+        for path in paths:
+            if path.exists() or any(_overlaps(path.resolve(), w) for w in written):
+                continue
+            problems.append(f"input dataset {name!r}: {path} does not exist")
+    return problems
+
+
+def _persistent(catalog, name: str) -> bool:
+    from kedro.io import MemoryDataset
+
+    try:
+        return not isinstance(catalog.get(name), MemoryDataset)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def check_stale_downstream(pipeline, catalog) -> list[str]:
+    """``--only-missing-outputs`` would rebuild an output but keep what was derived from it.
+
+    Kedro reruns a node whose persistent output is missing, but not the nodes downstream of
+    it whose outputs exist: a world rebuilt after an interrupted write would sit beside
+    questions generated from the old one. Such a run is refused, naming both.
+    """
+    missing: dict[str, list[str]] = {}
+    for node in pipeline.nodes:
+        gone = [o for o in node.outputs if _persistent(catalog, o) and not _exists_named(
+            catalog, o)]
+        if gone:
+            missing[node.name] = gone
+    if not missing:
+        return []
+    problems = []
+    downstream = pipeline.from_nodes(*missing)
+    for node in downstream.nodes:
+        if node.name in missing:
+            continue
+        kept = [o for o in node.outputs if _persistent(catalog, o)]
+        if not kept:
+            continue
+        # Which rebuilt output does this node depend on?
+        upstream = pipeline.to_nodes(node.name)
+        causes = sorted({o for n in upstream.nodes if n.name in missing for o in missing[n.name]})
+        problems.append(
+            f"--only-missing-outputs: {', '.join(causes)} will be rebuilt but node "
+            f"{node.name!r} downstream keeps its existing {', '.join(sorted(kept))}, which "
+            "would then be stale; remove them or run without --only-missing-outputs"
+        )
+    return problems
+
+
+def _exists_named(catalog, name: str) -> bool:
+    try:
+        return bool(catalog.exists(name))
+    except Exception:  # noqa: BLE001
+        return False

@@ -25,6 +25,7 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "provision": ("scenes",),
     "thinklite": ("scenes", "provision"),
     "thinklite_ablation": ("scenes", "provision"),
+    "thinklite_experiment": ("scenes", "provision"),
 }
 
 #: What ``kedro run`` (and ``make run``) runs: the headline recipe once it is registered.

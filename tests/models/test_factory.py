@@ -61,8 +61,9 @@ def test_presets_are_small_qwen_architectures(tiny_vlm, tiny_lm):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"preset": "tiny-vlm", "name_or_path": "Qwen/Qwen2.5-VL-7B-Instruct"}, "exactly one"),
-        ({}, "exactly one"),
+        ({}, "neither is set"),
+        ({"preset": None, "name_or_path": None}, "neither is set"),
+        ({"preset": "tiny-vlm", "name_or_path": " "}, "must not be empty"),
         ({"preset": "tiny-vlm", "dtpye": "float32"}, "unknown key"),
         ({"preset": "tiny-vlm", "dtype": "float64"}, "dtype"),
         ({"preset": "tiny-vlm", "lora": {"r": 0}}, "lora.r"),
@@ -77,6 +78,19 @@ def test_spec_validation_names_the_key(params, message):
         ModelSpec.from_params(params, where="parameters_models.yml: models.policy")
 
 
+def test_name_or_path_replaces_the_preset(caplog, tmp_path, tiny_lm):
+    # A soft-merged layer (conf/gpu, conf/local, --params) adds name_or_path beside the base
+    # preset: the checkpoint wins and the factory loads it, not the preset.
+    with caplog.at_level("INFO", logger="datarecipes.models.spec"):
+        spec = ModelSpec.from_params(
+            {"preset": "tiny-vlm", "name_or_path": tiny_lm.path}, where="models.judge"
+        )
+    assert spec.preset is None and spec.name_or_path == tiny_lm.path
+    assert any("preset 'tiny-vlm' is ignored" in r.getMessage() for r in caplog.records)
+    loaded = load_model(spec)
+    assert loaded.kind == "lm" and loaded.path == tiny_lm.path
+
+
 def test_models_section_builds_every_role():
     section = from_params(
         ModelsParams,
@@ -85,7 +99,7 @@ def test_models_section_builds_every_role():
         where="parameters_models.yml: models",
     )
     assert section.policy.lora.target_modules == "all-linear"
-    assert section.judge.preset == "tiny-lm"
+    assert section.judge.preset == "smollm2-135m"
     with pytest.raises(ParameterError, match="unknown key"):
         from_params(ModelsParams, {"polcy": {"preset": "tiny-vlm"}}, where="models")
 

@@ -27,6 +27,8 @@ def test_kedro_run_logs_one_mlflow_run(project_copy, tmp_path):
     assert run.data.params["scenes.n_scenes"] == "8"
     assert run.data.params["scenes.seed"] == "3"
     assert run.data.tags["pipeline"] == "scenes"
+    assert run.info.run_name == "scenes"  # no tag parameter read, no --params override
+    assert run.data.tags["datarecipes.pid"].isdigit()
     assert run.data.tags["kedro_command"].endswith("run --pipelines=scenes")
     assert run.data.tags["git_dirty"] in {"true", "false", "unknown"}
     assert "git_commit" in run.data.tags
@@ -53,3 +55,52 @@ def test_invalid_parameter_stops_before_writing(project_copy, tmp_path):
     assert experiment is None or not MlflowClient(tracking_uri=uri).search_runs(
         [experiment.experiment_id]
     )
+
+
+def test_run_name_says_what_differs():
+    from datarecipes.hooks import run_name
+
+    assert run_name("thinklite_ablation", {"thinklite_grpo.seed": 1}, {}) == (
+        "thinklite_ablation seed=1")
+    assert run_name("filtering", {"filtering.pretrain.data": "filtered"}, {}) == (
+        "filtering data=filtered")
+    # --params overrides follow the tag parameters; an ambiguous leaf keeps its full key.
+    assert run_name("thinklite", {"hard_sample_selection.strategy": "random",
+                                  "thinklite_grpo.seed": 0},
+                    {"scenes.seed": 3, "thinklite_grpo.seed": 0}) == (
+        "thinklite strategy=random thinklite_grpo.seed=0 scenes.seed=3")
+    assert len(run_name("x", {}, {f"k{i}": "v" * 20 for i in range(40)})) == 250
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_runs_left_running_by_a_dead_process_are_marked_killed(tmp_path):
+    import os
+    import socket
+
+    from datarecipes.hooks import HOST_TAG, PID_TAG, START_TAG, mark_killed_runs, process_tags
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'tracking.db'}")
+    experiment = client.create_experiment("datarecipes")
+    dead = client.create_run(experiment, tags={PID_TAG: str(_dead_pid()),
+                                               HOST_TAG: socket.gethostname(), START_TAG: "1"},
+                             run_name="dead")
+    client.create_run(experiment, tags=process_tags(), run_name="alive")
+    # The pid exists but belongs to another process (reused): its start time differs.
+    reused = client.create_run(experiment, tags={**process_tags(), START_TAG: "0"},
+                               run_name="reused")
+    client.create_run(experiment, tags={PID_TAG: "1", HOST_TAG: "another-host"},
+                      run_name="elsewhere")
+    killed = mark_killed_runs(client, [experiment])
+    assert sorted(killed) == sorted([dead.info.run_id, reused.info.run_id])
+    status = {r.info.run_name: r.info.status for r in client.search_runs([experiment])}
+    assert status == {"dead": "KILLED", "reused": "KILLED", "alive": "RUNNING",
+                      "elsewhere": "RUNNING"}
+    assert os.getpid() == int(process_tags()[PID_TAG])

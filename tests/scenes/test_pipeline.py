@@ -59,10 +59,13 @@ def test_pipeline_refuses_bad_parameters_before_writing(tmp_path):
 def _file_catalog(root: Path, params: dict) -> DataCatalog:
     """The project's catalog entries with their paths moved under ``root``."""
     config = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_scenes.yml").read_text())
+    # Keys starting with "_" hold YAML anchors; Kedro's config loader drops them.
+    config = {name: entry for name, entry in config.items() if not name.startswith("_")}
     for entry in config.values():
-        for key in ("path", "filepath", "image_root"):
-            if key in entry:
-                entry[key] = str(root / entry[key])
+        for block in (entry, entry.get("dataset") or {}):
+            for key in ("path", "filepath", "image_root", "unit"):
+                if key in block:
+                    block[key] = str(root / block[key])
     catalog = DataCatalog.from_config(config)
     catalog["params:scenes"] = params
     return catalog
@@ -80,7 +83,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
     kinds = {Path(name).suffix for name in a}
     assert {".png", ".npy", ".npz", ".json", ".parquet"} <= kinds
-    assert len(a) == 6 + 6 * 2 + 5 + 1 + 1  # images, depth+masks, 5 layers, parquet, metrics
+    # images, depth+masks, 5 layers, parquet, the world's completion marker, metrics
+    assert len(a) == 6 + 6 * 2 + 5 + 1 + 1 + 1
     assert a.keys() == b.keys()
     assert [name for name in a if a[name] != b[name]] == []
     other = tmp_path / "c"

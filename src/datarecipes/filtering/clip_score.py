@@ -19,12 +19,11 @@ import torch
 
 from datarecipes.executors import Executor, ShardStats, map_shards
 from datarecipes.filtering.inputs import (
-    CAPTION_COLUMN,
     DECODE_ERROR,
     ID_COLUMN,
-    IMAGE_COLUMN,
     SUCCESS,
-    read_pair,
+    input_columns,
+    read_row,
 )
 from datarecipes.models.clip import LoadedClip, state_fingerprint
 
@@ -44,7 +43,7 @@ class ClipRowDecoder:
         self.context_length = int(tokenizer(["x"]).shape[-1])
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        pair = read_pair(row.get(IMAGE_COLUMN), row.get(CAPTION_COLUMN))
+        pair = read_row(row)
         if pair.ok:
             try:
                 pixels = self.transform(pair.image)
@@ -115,7 +114,7 @@ def score_clip(
     directory = None
     if resume_dir is not None:
         directory = Path(resume_dir) / f"clip-{state_fingerprint(loaded.model)}"
-    rows = pairs[[ID_COLUMN, IMAGE_COLUMN, CAPTION_COLUMN]]
+    rows = pairs[input_columns(pairs)]
     scores, stats = map_shards(
         executor, clip_batch_fn_factory(loaded), rows,
         id_column=ID_COLUMN, name="clip", shard_size=shard_size, batch_size=batch_size,

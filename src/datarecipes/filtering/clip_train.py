@@ -19,7 +19,7 @@ import torch
 from datarecipes.config import require
 from datarecipes.executors import LocalExecutor
 from datarecipes.filtering.clip_score import decoder_for
-from datarecipes.filtering.inputs import CAPTION_COLUMN, ID_COLUMN, IMAGE_COLUMN, SUCCESS
+from datarecipes.filtering.inputs import ID_COLUMN, SUCCESS, input_columns
 from datarecipes.models.clip import LoadedClip
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def encode_pairs(pairs: pd.DataFrame, loaded: LoadedClip, *, batch_size: int = 2
         return lambda batch: {"pixels": list(batch["pixels"]), "tokens": list(batch["tokens"]),
                               "status": batch["status"]}
 
-    rows = pairs[[ID_COLUMN, IMAGE_COLUMN, CAPTION_COLUMN]]
+    rows = pairs[input_columns(pairs)]
     out = LocalExecutor(num_workers=num_workers).map_batches(
         factory, rows, batch_size=batch_size, preprocess=decoder, desc="decode pairs"
     )

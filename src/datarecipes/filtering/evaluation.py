@@ -72,12 +72,17 @@ def evaluate_filters(table: pd.DataFrame, keep: pd.DataFrame, score_columns: Seq
 
 def score_histograms(table: pd.DataFrame, score_columns: Sequence[str], bins: int = 30,
                      thresholds: Mapping[str, float] | None = None) -> Figure:
-    """One panel per score: its histogram for clean pairs and for each corruption kind."""
+    """One panel per score: its histogram for clean pairs and for each corruption kind (all
+    pairs as one histogram when the table has no corruption ground truth)."""
     columns = list(score_columns)
     fig = Figure(figsize=(5 * max(1, len(columns)), 3.6), layout="constrained")
     axes = fig.subplots(1, max(1, len(columns)), squeeze=False)[0]
-    kinds = (table[CORRUPTION_COLUMN] if CORRUPTION_COLUMN in table
-             else table[CORRUPTED_COLUMN].map({True: "corrupted", False: "none"}))
+    if CORRUPTION_COLUMN in table:
+        kinds = table[CORRUPTION_COLUMN]
+    elif CORRUPTED_COLUMN in table:
+        kinds = table[CORRUPTED_COLUMN].map({True: "corrupted", False: "none"})
+    else:
+        kinds = pd.Series("all", index=table.index)
     for ax, column in zip(axes, columns):
         scores = pd.to_numeric(table[column], errors="coerce")
         finite = scores.dropna()
@@ -87,7 +92,8 @@ def score_histograms(table: pd.DataFrame, score_columns: Sequence[str], bins: in
         edges = np.histogram_bin_edges(finite, bins=bins)
         for kind in sorted(kinds.unique(), key=lambda k: (k != "none", k)):
             values = scores[(kinds == kind).to_numpy()].dropna()
-            label = "clean" if kind == "none" else f"corrupted: {kind}"
+            label = ("clean" if kind == "none" else "pairs" if kind == "all"
+                     else f"corrupted: {kind}")
             ax.hist(values, bins=edges, alpha=0.55, label=f"{label} (n={len(values)})")
         if thresholds and column in thresholds:
             ax.axvline(thresholds[column], color="black", linestyle="--", label="threshold")

@@ -26,13 +26,14 @@ import pandas as pd
 from datarecipes.engines import GenerationParams
 from datarecipes.executors import Executor, ShardStats, map_shards
 from datarecipes.filtering.inputs import (
-    CAPTION_COLUMN,
     DECODE_ERROR,
     ID_COLUMN,
     IMAGE_COLUMN,
     PARSE_ERROR,
     SUCCESS,
-    read_pair,
+    image_in_file,
+    input_columns,
+    read_row,
 )
 
 GenerateFn = Callable[[list[tuple[str, str]]], list[str]]
@@ -176,9 +177,11 @@ class PairValidator:
     """Per-row preprocessing: check that the pair decodes (the model reads the file itself)."""
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        pair = read_pair(row.get(IMAGE_COLUMN), row.get(CAPTION_COLUMN))
+        pair = read_row(row)
         return {
-            "image_path": row.get(IMAGE_COLUMN),
+            # A plain file is read by the model itself; an image inside a tar shard or a
+            # parquet cell goes to it decoded (the source is never extracted to disk).
+            "image_path": row.get(IMAGE_COLUMN) if image_in_file(row) else pair.image,
             "caption": pair.caption if pair.ok else "",
             "status": pair.status,
             "reason": pair.reason,
@@ -290,7 +293,7 @@ def score_mllm(
     if resume_dir is not None:
         key = repr((model_key, tuple(metrics), prompt_templates(metrics, prompts)))
         directory = Path(resume_dir) / f"mllm-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-    rows = pairs[[ID_COLUMN, IMAGE_COLUMN, CAPTION_COLUMN]]
+    rows = pairs[input_columns(pairs)]
     scores, stats = map_shards(
         executor, mllm_batch_fn_factory(generate_factory, metrics, prompts), rows,
         id_column=ID_COLUMN, name="mllm", shard_size=shard_size, batch_size=batch_size,

@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from datarecipes.filtering.inputs import CAPTION_COLUMN, ID_COLUMN, IMAGE_COLUMN
+from datarecipes.filtering.inputs import (
+    CAPTION_COLUMN,
+    ID_COLUMN,
+    IMAGE_COLUMN,
+    IMAGE_EXT_COLUMN,
+    encoded_image,
+    image_where,
+)
 from datarecipes.filtering.packing import Packing
 
 SHARD_PATTERN = "shard-%06d.tar"
@@ -36,11 +43,17 @@ class ShardParams:
     max_image_side: int = 0
 
 
-def _image_bytes(path: str, max_side: int) -> tuple[bytes, str]:
-    suffix = Path(path).suffix.lower().lstrip(".") or "png"
+def _image_bytes(row: dict, max_side: int) -> tuple[bytes, str]:
+    """The row's image as stored in the shard: its own bytes (read from wherever the source
+    keeps them, never by writing there), or shrunk to ``max_side``."""
+    ext = row.get(IMAGE_EXT_COLUMN)
+    if not isinstance(ext, str) or not ext:
+        ext = Path(str(row.get(IMAGE_COLUMN) or "")).suffix.lstrip(".")
+    ext = ext.lower() or "png"
+    data = encoded_image(row)
     if max_side <= 0:
-        return Path(path).read_bytes(), suffix
-    with Image.open(path) as img:
+        return data, ext
+    with Image.open(io.BytesIO(data)) as img:
         img = img.convert("RGB")
         if max(img.size) > max_side:
             img.thumbnail((max_side, max_side))  # keeps the aspect ratio (the reference did not)
@@ -53,7 +66,8 @@ def write_packed_shards(samples: pd.DataFrame, lengths: np.ndarray, packing: Pac
                         directory: str | Path, params: ShardParams) -> pd.DataFrame:
     """Write the packed bins of ``samples`` under ``directory``; returns the sample index.
 
-    ``samples`` has ``image_id``, ``image_path`` and ``caption`` columns, row-aligned with
+    ``samples`` has ``image_id``, ``image_path`` and ``caption`` columns (and, for images
+    inside tar shards or parquet cells, the columns :func:`encoded_image` reads), row-aligned with
     ``lengths`` and ``packing``. The directory is replaced atomically as a whole, so readers
     never see a half-written set of shards. The index has one row per kept sample:
     ``image_id → shard file, bin, slot (position in the bin), token offset, length``.
@@ -69,7 +83,7 @@ def write_packed_shards(samples: pd.DataFrame, lengths: np.ndarray, packing: Pac
     starts = np.flatnonzero(np.r_[True, bin_of[1:] != bin_of[:-1]]) if len(order) else []
     ends = np.r_[starts[1:], len(order)] if len(order) else []
     ids = samples[ID_COLUMN].astype(str).to_numpy()
-    paths = samples[IMAGE_COLUMN].to_numpy()
+    rows = samples.to_dict("records")
     captions = samples[CAPTION_COLUMN].to_numpy()
     shard_of_bin: dict[int, str] = {}
     with atomic_path(directory) as tmp:
@@ -82,11 +96,11 @@ def write_packed_shards(samples: pd.DataFrame, lengths: np.ndarray, packing: Pac
                 record: dict[str, object] = {"__key__": f"{b:09d}"}
                 for slot, i in enumerate(members):
                     try:
-                        data, ext = _image_bytes(str(paths[i]), params.max_image_side)
+                        data, ext = _image_bytes(rows[i], params.max_image_side)
                     except OSError as err:
                         raise OSError(
-                            f"packing: image of {ids[i]!r} ({paths[i]}) became unreadable "
-                            f"after scoring: {err}"
+                            f"packing: image of {ids[i]!r} ({image_where(rows[i])}) became "
+                            f"unreadable after scoring: {err}"
                         ) from err
                     record[f"{slot:03d}.{ext}"] = data
                 record["json"] = json.dumps({

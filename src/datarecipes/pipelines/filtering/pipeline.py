@@ -1,9 +1,12 @@
 """The ``filtering`` pipeline.
 
-world (the ``scenes`` pipeline under namespace ``filtering_world``, 30 % corrupted captions)
-→ split into scorer / pool / held-out → train the scoring CLIP → CLIP scores → MLLM scores
-(off by default) → filter rules → evaluation against the known corruption → FFD packing into
-WebDataset shards → pretraining on unfiltered vs filtered pool.
+source (``filtering_source``: a user's pairs, read-only, or ``builtin``) → the built-in world
+(the scenes world under namespace ``filtering_world``, 30 % corrupted captions; generated only
+without a source) → pool (+ scorer / held-out pairs of the world) → train the scoring CLIP →
+CLIP scores → MLLM scores (off by default) → filter rules → evaluation against the known
+corruption → FFD packing into WebDataset shards → the decision table → pretraining on
+unfiltered vs filtered pool. Training, evaluation and pretraining are skipped (logged, a
+``skipped`` metric) when their inputs do not exist, as for a user's pairs.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ from kedro.pipeline import Node, Pipeline
 
 from datarecipes.pipelines.filtering.nodes import (
     apply_filters,
+    build_world,
     compute_clip_scores,
     compute_mllm_scores,
     evaluate_filtering,
     pack_kept_pairs,
+    prepare_pairs,
     pretrain_comparison,
-    split_pairs,
+    record_decisions,
     train_scoring_clip,
+    world_metrics,
 )
-from datarecipes.pipelines.scenes import create_pipeline as create_scenes_pipeline
 
 #: Namespace of this recipe's own world: datasets ``filtering_world.scene_*`` and the
 #: parameters ``filtering_world.scenes`` (in parameters_filtering.yml).
@@ -28,14 +33,30 @@ WORLD = "filtering_world"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    world = Pipeline(create_scenes_pipeline(), namespace=WORLD)
+    world = Pipeline(
+        [
+            # The scenes world's generator, but only without a user's source.
+            Node(
+                build_world,
+                inputs=["filtering_source", f"params:{WORLD}.scenes"],
+                outputs=[f"{WORLD}.scene_images", f"{WORLD}.scene_metadata"],
+                name=f"{WORLD}.generate_scenes",
+            ),
+            Node(
+                world_metrics,
+                inputs=f"{WORLD}.scene_metadata",
+                outputs=f"{WORLD}.scenes_metrics",
+                name=f"{WORLD}.scenes_metrics",
+            ),
+        ]
+    )
     recipe = Pipeline(
         [
             Node(
-                split_pairs,
-                inputs=[f"{WORLD}.scene_metadata", "params:filtering"],
-                outputs=["filtering_scorer_pairs", "filtering_pool", "filtering_heldout_pairs"],
-                name="split_pairs",
+                prepare_pairs,
+                inputs=["filtering_source", f"{WORLD}.scene_metadata", "params:filtering"],
+                outputs=["filtering_pool", "filtering_scorer_pairs", "filtering_heldout_pairs"],
+                name="prepare_pairs",
             ),
             Node(
                 train_scoring_clip,
@@ -76,6 +97,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["filtering_kept_pairs", "params:filtering"],
                 outputs=["filtering_packing_index", "filtering_packing_metrics"],
                 name="pack_kept_pairs",
+            ),
+            Node(
+                record_decisions,
+                inputs=["filtering_scored_pool", "filtering_packing_index", "params:filtering"],
+                outputs=["filtering_decisions", "filtering_decision_metrics"],
+                name="record_decisions",
             ),
             Node(
                 pretrain_comparison,
