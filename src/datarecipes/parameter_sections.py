@@ -17,9 +17,11 @@ from datarecipes.experiments import params as experiment_params  # thinklite_exp
 from datarecipes.filtering import params as filtering_params  # filtering
 from datarecipes.mcts import search, selection  # mcts_difficulty, hard_sample_selection
 from datarecipes.models import spec  # models
+from datarecipes.provision import dedup as provision_dedup  # provision_dedup
 from datarecipes.provision import params as provision_params  # provision
 from datarecipes.scenes import params as scenes_params  # scenes
 from datarecipes.tabular import params as tabular_params  # scm, scm_training, scm_generation
+from datarecipes.thinklite import curation  # thinklite_dedup, thinklite_decontamination
 from datarecipes.thinklite import params as thinklite_params  # thinklite_*
 from datarecipes.training.grpo import GRPOParams
 from datarecipes.training.sft import SFTParams
@@ -31,6 +33,7 @@ parameters_section("thinklite_grpo")(GRPOParams)
 
 #: The modules whose import registers their sections (kept referenced for readers and linters).
 SCHEMA_MODULES = (engines, dedup_params, experiment_params, filtering_params, search, selection,
-                  spec, provision_params, scenes_params, tabular_params, thinklite_params)
+                  spec, provision_dedup, provision_params, scenes_params, tabular_params,
+                  curation, thinklite_params)
 
 __all__ = ["PARAMETER_SECTIONS", "SCHEMA_MODULES"]

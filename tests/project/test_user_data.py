@@ -268,7 +268,14 @@ def test_thinklite_on_a_thinklite_parquet_and_llava_json(project_copy, tmp_path)
     assert tree_digest(user) == before
 
     data = root / "data"
-    pool = pd.read_parquet(data / "05_model_input/thinklite/pool.parquet")
+    pool = pd.read_parquet(data / "05_model_input/thinklite/candidate_pool.parquet")
+    # What MCTS scored: the accepted rows less near duplicates (none here: one-colour images
+    # carry no pHash, and no two rows share their bytes and question).
+    kept = pd.read_parquet(data / "05_model_input/thinklite/pool.parquet")
+    ledger = pd.read_parquet(data / "08_reporting/thinklite_ledger.parquet")
+    dropped = ledger[(ledger["stage"] == "dedup") & ~ledger["kept"]]
+    assert sorted(kept["sample_id"]) == sorted(set(pool["sample_id"]) - set(dropped["sample_id"]))
+    assert dropped.empty
     heldout = pd.read_parquet(data / "05_model_input/thinklite/heldout.parquet")
     refused = pd.read_csv(data / "08_reporting/thinklite_input_refusals_table.csv")
     # Every input row is a question or a refusal naming its row.
@@ -288,7 +295,7 @@ def test_thinklite_on_a_thinklite_parquet_and_llava_json(project_copy, tmp_path)
     assert heldout["image"].tolist() == [str(user / f"mathvista/images/h{k}.png")
                                          for k in range(4)]
     difficulty = pd.read_parquet(data / "07_model_output/thinklite/difficulty.parquet")
-    assert sorted(difficulty["sample_id"]) == sorted(pool["sample_id"])
+    assert sorted(difficulty["sample_id"]) == sorted(kept["sample_id"])
     table = pd.read_csv(data / "08_reporting/thinklite_eval_table.csv")
     assert sorted(table["id"]) == [f"h{k}" for k in range(4)]
     # The selected hard set, written back in ThinkLite's columns and as LLaVA JSON.

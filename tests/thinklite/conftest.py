@@ -31,6 +31,8 @@ def tiny_parameters(preset_cache: str) -> dict[str, object]:
         "thinklite_grpo": {"num_generations": 2, "per_device_train_batch_size": 2,
                            "max_steps": 1, "max_completion_length": 8, "learning_rate": 0.001},
         "thinklite_eval": {"max_new_tokens": 8, "batch_size": 4},
+        "thinklite_dedup": {},
+        "thinklite_decontamination": {},
         "thinklite_ablation": {
             "mcts": selection,
             "accuracy": {**selection, "strategy": "accuracy"},

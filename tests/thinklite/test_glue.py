@@ -89,12 +89,13 @@ def test_random_keeps_as_many_as_mcts():
     })
     counts = {}
     for strategy in ("mcts", "random"):
-        selected, metrics, _, _ = select_training_set(
+        selected, metrics, _, _, accuracy = select_training_set(
             pool, difficulty, "unused", {}, {}, {"strategy": strategy, "iters_threshold": 3},
             {},
         )
         counts[strategy] = (len(selected), set(selected["sample_id"]))
         assert metrics["num_selected"] == len(selected)
+        assert accuracy.empty  # no accuracy baseline outside strategy accuracy
     hard = sum(it is None or it > 3 for it in iters)  # unsolved, or solved after iteration 3
     assert counts["random"][0] == counts["mcts"][0] == hard
     assert counts["random"][1] != counts["mcts"][1]

@@ -9,6 +9,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
+from datarecipes.ledger import stage_counts
 from datarecipes.models import LoadedModel
 from datarecipes.pipelines.thinklite import create_pipeline
 from datarecipes.pipelines.thinklite_ablation import create_pipeline as create_ablation
@@ -37,6 +38,7 @@ def run(tiny_world, preset_cache, tmp_path_factory):
         "provision_questions": MemoryDataset(questions),
         "thinklite_scene_root": MemoryDataset(scene_root),
         "thinklite_mcts_work_dir": MemoryDataset(str(work_dir)),
+        "thinklite_dedup_work_dir": MemoryDataset(str(tmp_path_factory.mktemp("dedup"))),
         "thinklite_benchmarks": MemoryDataset({}, copy_mode="assign"),
         # No user sources: the world's pool and held-out set.
         "thinklite_pool_source": VQASource(None),
@@ -66,6 +68,7 @@ def test_sets_never_overlap_and_every_stage_produced_its_output(run):
     assert (len(warm), len(pool), len(heldout)) == (8, 6, 4)
     # Without sources the world's sets pass through unchanged, and nothing is refused.
     pd.testing.assert_frame_equal(pool, catalog.load("thinklite_world_pool"))
+    pd.testing.assert_frame_equal(pool, catalog.load("thinklite_candidate_pool"))
     pd.testing.assert_frame_equal(heldout, catalog.load("thinklite_world_heldout"))
     assert catalog.load("thinklite_input_refusals_table").empty
     assert catalog.load("thinklite_inputs_metrics")["pool_from_source"] == 0.0
@@ -94,6 +97,36 @@ def test_sets_never_overlap_and_every_stage_produced_its_output(run):
     for plot in ("thinklite_difficulty_plot", "thinklite_eval_plot",
                  "thinklite_selection_difficulty_plot", "thinklite_selection_type_plot"):
         assert isinstance(catalog.load(plot), Figure)
+
+
+def test_the_ledger_has_every_stage_of_every_pool_sample(run):
+    catalog, _ = run
+    pool = catalog.load("thinklite_pool")
+    ledger = catalog.load("thinklite_ledger")
+    selected = set(catalog.load("thinklite_selected")["sample_id"])
+    counts = stage_counts(ledger).set_index("stage")
+    assert list(counts.index) == ["inputs", "dedup", "decontamination", "mcts_difficulty",
+                                  "selection"]
+    # The world's pool has no duplicate or contamination: every stage saw all 6.
+    assert (counts["seen"].iloc[:4] == len(pool)).all()
+    assert set(ledger.loc[(ledger["stage"] == "selection") & ledger["kept"], "sample_id"]) \
+        == selected
+    metrics = catalog.load("thinklite_ledger_metrics")
+    assert metrics["stage/selection/kept"] == len(selected)
+    assert catalog.load("thinklite_curation_metrics")["pool"] == len(pool)
+    assert isinstance(catalog.load("thinklite_funnel_plot"), Figure)
+    assert set(catalog.load("thinklite_before_after_table")["column"]) >= {
+        "generator", "answer", "difficulty", "image_side"}
+    # Each ablation strategy has its own ledger over the same shared stages.
+    for s in ABLATION_STRATEGIES:
+        other = catalog.load(f"{s}.thinklite_ledger")
+        shared = ["inputs", "dedup", "decontamination", "mcts_difficulty"]
+        pd.testing.assert_frame_equal(other[other["stage"].isin(shared)].reset_index(drop=True),
+                                      ledger[ledger["stage"].isin(shared)].reset_index(drop=True))
+        assert ("accuracy_baseline" in set(other["stage"])) == (s == "accuracy")
+    accuracy = catalog.load("accuracy.thinklite_accuracy_table")
+    assert sorted(accuracy["sample_id"]) == sorted(pool["sample_id"])
+    assert catalog.load("thinklite_accuracy_table").empty  # strategy mcts: no baseline run
 
 
 def test_training_changed_the_policy_and_kept_the_warm_start(run):

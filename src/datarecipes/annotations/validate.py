@@ -71,6 +71,10 @@ class ValidationReport:
     clipped: int = 0
     relations_dropped: int = 0
     messages: list[str] = field(default_factory=list)
+    #: One entry per object: ``(image_id, index, label, outcome, detail)`` with outcome
+    #: ``kept``, a refusal reason, or ``merged`` (detail: the index it was merged into), so a
+    #: decision ledger can say what happened to each object.
+    decisions: list[tuple[str, int, str, str, str]] = field(default_factory=list)
 
     def note(self, reason: str, message: str) -> None:
         self.refused[reason] += 1
@@ -132,8 +136,11 @@ def validate_graph(graph: SceneGraph, settings: ValidationSettings,
     for i, box in enumerate(boxes):
         problem = _box_problem(box, w, h, tol) or (None if labels[i] else "empty_label")
         if problem:
-            report.note(problem, f"{where}: object {i} ({graph.labels[i]!r}) box "
-                                 f"{box.tolist()} {_WHAT[problem].format(w=w, h=h)}; refused")
+            message = (f"{where}: object {i} ({graph.labels[i]!r}) box "
+                       f"{box.tolist()} {_WHAT[problem].format(w=w, h=h)}; refused")
+            report.note(problem, message)
+            report.decisions.append((str(graph.image_id), i, str(graph.labels[i]), problem,
+                                     message))
             continue
         clipped = np.clip(box, [0, 0, 0, 0], [w, h, w, h])
         if not np.array_equal(clipped, box):
@@ -155,7 +162,11 @@ def validate_graph(graph: SceneGraph, settings: ValidationSettings,
         else:
             owner[i] = twin
             report.merged_duplicates += 1
+            report.decisions.append((str(graph.image_id), i, str(graph.labels[i]), "merged",
+                                     f"duplicate detection of object {twin} (IoU "
+                                     f"{_iou(boxes[i], boxes[twin]):.2f}), merged into it"))
     keep = sorted(i for i in good if owner[i] == i)
+    report.decisions.extend((str(graph.image_id), i, labels[i], "kept", "") for i in keep)
     new_index = {old: n for n, old in enumerate(keep)}
     remap = {i: new_index[owner[i]] for i in good}
     attributes = None
@@ -207,4 +218,5 @@ def validate_graphs(graphs: Mapping[str, SceneGraph],
 
 def report_dict(report: ValidationReport) -> dict[str, Any]:
     """The report as a JSON-able dict (metrics + messages)."""
-    return {**report.metrics(prefix=""), "messages": list(report.messages)}
+    return {**report.metrics(prefix=""), "messages": list(report.messages),
+            "decisions": [list(d) for d in report.decisions]}

@@ -9,9 +9,16 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from datarecipes import ledger as ledgers
 from datarecipes.annotations.validate import report_dict, validate_graphs
 from datarecipes.config import from_params
 from datarecipes.provision import assign_ids, generate_questions, to_conversation, to_table
+from datarecipes.provision.dedup import (
+    ProvisionDedupParams,
+    dedup_questions,
+    dedup_rows,
+    provision_ledger,
+)
 from datarecipes.provision.params import ProvisionParams
 from datarecipes.provision.stats import generator_plot, question_metrics
 from datarecipes.scenegraph import SceneGraph
@@ -115,3 +122,30 @@ def provision_stats(questions: pd.DataFrame, validation: Mapping[str, Any] | Non
         if isinstance(value, (int, float)):
             metrics[f"validation_{key}"] = float(value)
     return metrics, generator_plot(questions)
+
+
+def dedup_provision_questions(questions: pd.DataFrame, conversations: list[dict],
+                              validation: Mapping[str, Any] | None,
+                              params: Mapping[str, Any]
+                              ) -> tuple[pd.DataFrame, list[dict], pd.DataFrame,
+                                         dict[str, float], Figure]:
+    """Near-identical questions (same image(s), same answer, MinHash Jaccard at or above
+    ``provision_dedup.text.threshold``) dropped as recorded decisions: the kept questions and
+    conversations, ``provision_ledger`` (validation's per-object decisions and the question
+    dedup), its per-stage counts and the funnel plot."""
+    cfg = from_params(ProvisionDedupParams, params, where="parameters_provision.yml: "
+                                                          "provision_dedup")
+    dups = dedup_questions(questions, cfg)
+    stage = dedup_rows(dups, questions, cfg)
+    ledger = provision_ledger(validation, stage)
+    keep_ids = set(stage.loc[stage["kept"], "sample_id"])
+    kept = questions[questions["id"].astype(str).isin(keep_ids).to_numpy()].reset_index(drop=True)
+    kept_conversations = [c for c in conversations if str(c["id"]) in keep_ids]
+    metrics = ledgers.stage_metrics(ledger, prefix="stage")
+    dropped = questions.loc[~questions["id"].astype(str).isin(keep_ids), "generator"]
+    metrics |= {f"dropped_by_generator/{g}": float(n)
+                for g, n in dropped.value_counts().sort_index().items()}
+    log.info("provision: %d near-identical question(s) of %d %s", int(dups["dup.minhash"].sum()),
+             len(questions), "dropped" if cfg.action == "drop" else "flagged")
+    return kept, kept_conversations, ledger, metrics, ledgers.funnel_figure(
+        ledger, title="ProVision: objects and questions per stage")

@@ -1,4 +1,5 @@
-"""The ``provision`` pipeline: scene graphs → questions → metrics and plot.
+"""The ``provision`` pipeline: scene graphs → validation → questions → near-identical
+questions dropped (``provision_ledger`` records why) → metrics and plots.
 
 The scene graphs are the built-in world's (``scene_graphs`` / ``scene_metadata``, written by
 the scenes pipeline under ``data/``), or a user's read-only ``provision_source`` when
@@ -10,6 +11,7 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from datarecipes.pipelines.provision.nodes import (
+    dedup_provision_questions,
     generate_provision_questions,
     provision_stats,
     select_scene_source,
@@ -37,8 +39,16 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 generate_provision_questions,
                 inputs=["provision_valid_graphs", "provision_scene_splits", "params:provision"],
-                outputs=["provision_questions", "provision_conversations"],
+                outputs=["provision_generated_questions", "provision_generated_conversations"],
                 name="generate_provision_questions",
+            ),
+            Node(
+                dedup_provision_questions,
+                inputs=["provision_generated_questions", "provision_generated_conversations",
+                        "provision_validation", "params:provision_dedup"],
+                outputs=["provision_questions", "provision_conversations", "provision_ledger",
+                         "provision_ledger_metrics", "provision_funnel_plot"],
+                name="dedup_provision_questions",
             ),
             Node(
                 provision_stats,

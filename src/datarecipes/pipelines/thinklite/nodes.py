@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from datarecipes import ledger as ledgers
 from datarecipes.config import from_params
 from datarecipes.engines import GenerationParams
 from datarecipes.executors import make_executor
@@ -34,6 +35,7 @@ from datarecipes.thinklite import (
     ThinkLiteMctsParams,
     ablation_summary,
     check_disjoint,
+    curation,
     eval_plot,
     evaluate_policy,
     load_policy,
@@ -128,6 +130,101 @@ def choose_question_sets(
     return sets["pool"], sets["heldout"], images, table, metrics
 
 
+def curate_pool(
+    candidate_pool: pd.DataFrame,
+    heldout: pd.DataFrame,
+    benchmarks: Mapping[str, pd.DataFrame],
+    input_refusals: pd.DataFrame,
+    dedup_work_dir: str,
+    thinklite_dedup: Mapping[str, Any],
+    thinklite_decontamination: Mapping[str, Any],
+    thinklite_eval: Mapping[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """The pool MCTS scores: ``candidate_pool`` without near-duplicate samples and without
+    samples matching the held-out set or a benchmark the run evaluates.
+
+    Returns ``thinklite_pool``, ``thinklite_pool_ledger`` (stages inputs, dedup,
+    decontamination), ``thinklite_pool_hashes`` (per sample: image hashes and size, question
+    signature), ``thinklite_contamination_table`` (the contaminated samples and what they
+    match) and ``thinklite_curation_metrics``. Hashing runs on ``thinklite_dedup.executor``,
+    resumable per shard under ``dedup_work_dir``.
+    """
+    dedup = from_params(curation.ThinkLiteDedupParams, thinklite_dedup,
+                        where=f"{FILE}: thinklite_dedup")
+    decon = from_params(curation.ThinkLiteDecontaminationParams, thinklite_decontamination,
+                        where=f"{FILE}: thinklite_decontamination")
+    evaluation = from_params(ThinkLiteEvalParams, thinklite_eval, where=f"{FILE}: thinklite_eval")
+    executor = make_executor(dedup.executor)
+    pool = candidate_pool.reset_index(drop=True)
+    hashes = curation.hash_questions(pool, dedup, executor, dedup_work_dir, "pool")
+    dups = curation.dedup_vqa(pool, hashes, dedup)
+    dedup_stage = curation.dedup_rows(dups, dedup)
+    after_dedup = pool[dedup_stage["kept"].to_numpy()].reset_index(drop=True)
+    eval_sets = {"heldout": heldout, **curation.chosen_benchmarks(
+        benchmarks, evaluation.benchmarks, evaluation.benchmark_max_questions)}
+    hashed = {}
+    for name, table in eval_sets.items():
+        safe = curation.eval_set_name(name)
+        hashed[safe] = (table, curation.hash_questions(table, dedup, executor, dedup_work_dir,
+                                                       f"eval-{safe}"))
+    table = curation.decontaminate(after_dedup, hashes, hashed, decon)
+    counts = curation.contamination_counts(table)
+    # action stop raises ContaminationError (with the counts) above stop_above.
+    kept = curation.apply_contamination(after_dedup, table, decon.decontamination())
+    ledger = curation.pool_ledger(curation.input_rows(pool, input_refusals), dedup_stage, table,
+                                  decon.action)
+    n_dup = int(dups["dup.vqa"].sum())
+    metrics = {
+        "candidates": float(len(pool)),
+        "duplicates": float(n_dup),
+        "duplicates_dropped": float(n_dup if dedup.action == "drop" else 0),
+        "unhashable_images": float((hashes["hash_status"] != "success").sum()),
+        **{f"contaminated/{k}": float(v) for k, v in counts.items()},
+        "contaminated_dropped": float(len(after_dedup) - len(kept)),
+        "pool": float(len(kept)),
+    }
+    logger.info("thinklite pool: %d candidates, %d near-duplicate(s) (%s), %d contaminated "
+                "(%s), %d go to MCTS", len(pool), n_dup, dedup.action, counts.get("any", 0),
+                decon.action, len(kept))
+    contaminated = table[table["contaminated.any"].to_numpy(bool)].reset_index(drop=True)
+    return kept.reset_index(drop=True), ledger, hashes, contaminated, metrics
+
+
+def build_ledger(
+    pool_ledger: pd.DataFrame,
+    candidate_pool: pd.DataFrame,
+    pool_hashes: pd.DataFrame,
+    difficulty: pd.DataFrame,
+    accuracy: pd.DataFrame,
+    selected: pd.DataFrame,
+    hard_sample_selection: Mapping[str, Any],
+) -> tuple[pd.DataFrame, dict[str, float], Figure, pd.DataFrame, dict[str, Figure]]:
+    """``thinklite_ledger`` (one row per sample and stage that saw it), its per-stage counts
+    (``thinklite_ledger_metrics``), the funnel plot, and the before/after composition: the
+    candidate pool vs the selected set, per column (``thinklite_before_after_table`` / plot;
+    difficulty: the MCTS-scored pool vs the selected set)."""
+    config = from_params(SelectionConfig, hard_sample_selection,
+                         where=f"{FILE}: hard_sample_selection")
+    ledger = curation.run_ledger(pool_ledger, difficulty, accuracy, selected, config)
+    metrics = ledgers.stage_metrics(ledger, prefix="stage")
+    metrics["selected"] = float(len(selected))
+    funnel = ledgers.funnel_figure(ledger, title="ThinkLite: samples per stage")
+    frame = curation.composition_frame(candidate_pool, pool_hashes, difficulty)
+    chosen = frame["sample_id"].isin(set(selected["sample_id"].astype(str))).to_numpy()
+    scored = frame["sample_id"].isin(set(difficulty["sample_id"].astype(str))).to_numpy()
+    tables, figures = [], {}
+    for column in [c for c in frame.columns if c != "sample_id"]:
+        base = frame[scored] if column == "difficulty" else frame
+        mask = chosen[scored] if column == "difficulty" else chosen
+        t = ledgers.before_after_table(base.reset_index(drop=True), mask, column)
+        tables.append(t.rename(columns={column: "value"}).assign(column=column))
+        figures[column] = ledgers.before_after_figure(
+            base.reset_index(drop=True), mask, column,
+            title=f"{column}: {'scored pool' if column == 'difficulty' else 'pool'} vs selected")
+    table = pd.concat(tables, ignore_index=True)[["column", "value", "pool", "kept"]]
+    return ledger, metrics, funnel, table, figures
+
+
 def selected_in_own_formats(selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The selected hard set twice, for ``thinklite_selected_thinklite`` (ThinkLite's parquet
     columns) and ``thinklite_selected_llava`` (LLaVA JSON): the datasets write the formats."""
@@ -203,11 +300,13 @@ def select_training_set(
     thinklite_mcts: Mapping[str, Any],
     *,
     selection_source: str = f"{FILE}: hard_sample_selection",
-) -> tuple[pd.DataFrame, dict[str, float], Figure, Figure]:
+) -> tuple[pd.DataFrame, dict[str, float], Figure, Figure, pd.DataFrame]:
     """The GRPO training set chosen by ``hard_sample_selection.strategy``, its statistics,
-    difficulty histogram and question-type shares. ``selection_source`` names the file and
-    section the selection settings came from, for errors (the ablation feeds each namespace
-    ``thinklite_ablation.<strategy>`` of ``parameters_thinklite_ablation.yml``)."""
+    difficulty histogram, question-type shares and the accuracy baseline's table
+    (``thinklite_accuracy_table``: empty unless the strategy is ``accuracy``).
+    ``selection_source`` names the file and section the selection settings came from, for
+    errors (the ablation feeds each namespace ``thinklite_ablation.<strategy>`` of
+    ``parameters_thinklite_ablation.yml``)."""
     config = from_params(SelectionConfig, hard_sample_selection, where=selection_source)
     accuracy = None
     if config.strategy == "accuracy":
@@ -219,6 +318,10 @@ def select_training_set(
             executor=make_executor(run.executor),
         )
     selected = select_hard_samples(pool, config, difficulty=difficulty, accuracy=accuracy)
+    if accuracy is None:
+        accuracy = pd.DataFrame({"sample_id": pd.Series([], dtype=str),
+                                 "accuracy": pd.Series([], dtype=float),
+                                 "skip_reason": pd.Series([], dtype=object)})
     if selected.empty:
         raise ValueError(
             f"hard_sample_selection (strategy {config.strategy!r}) kept none of the "
@@ -227,7 +330,7 @@ def select_training_set(
         )
     max_iterations = int(difficulty["iterations_run"].max()) if len(difficulty) else 1
     metrics, histogram, types = selection_report(selected, len(pool), max(max_iterations, 1))
-    return selected, metrics, histogram, types
+    return selected, metrics, histogram, types, accuracy
 
 
 def grpo_on_selection(

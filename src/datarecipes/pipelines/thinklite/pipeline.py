@@ -1,5 +1,6 @@
-"""The ``thinklite`` pipeline: ProVision questions → SFT warm start → MCTS difficulty of the
-pool → hard-sample selection → GRPO → held-out evaluation.
+"""The ``thinklite`` pipeline: ProVision questions → SFT warm start → pool dedup and
+decontamination → MCTS difficulty of the kept pool → hard-sample selection → GRPO → held-out
+evaluation, with one decision ledger (``thinklite_ledger``) of every stage that saw a sample.
 
 ``create_pipeline`` returns only ThinkLite's own nodes; the registry prepends scenes and
 provision. The pool and held-out set are the world's or, with ``--params
@@ -16,8 +17,10 @@ import functools
 from kedro.pipeline import Node, Pipeline
 
 from datarecipes.pipelines.thinklite.nodes import (
+    build_ledger,
     build_question_sets,
     choose_question_sets,
+    curate_pool,
     evaluate_checkpoint,
     grpo_on_selection,
     score_pool_difficulty,
@@ -29,7 +32,8 @@ from datarecipes.pipelines.thinklite.nodes import (
 #: Datasets the strategy nodes read from the shared part (left un-namespaced).
 SHARED_INPUTS = {
     "thinklite_pool", "thinklite_difficulty", "thinklite_warm_start_checkpoint",
-    "thinklite_heldout", "thinklite_benchmarks",
+    "thinklite_heldout", "thinklite_benchmarks", "thinklite_pool_ledger",
+    "thinklite_candidate_pool", "thinklite_pool_hashes",
 }
 #: Parameters every strategy shares (the same budget and seed).
 SHARED_PARAMETERS = {"params:models", "params:generation", "params:thinklite_mcts",
@@ -52,9 +56,20 @@ def shared_nodes() -> Pipeline:
                 inputs=["thinklite_warm_start_set", "thinklite_world_pool",
                         "thinklite_world_heldout", "thinklite_pool_source",
                         "thinklite_heldout_source", "thinklite_source_image_dir"],
-                outputs=["thinklite_pool", "thinklite_heldout", "thinklite_source_images",
-                         "thinklite_input_refusals_table", "thinklite_inputs_metrics"],
+                outputs=["thinklite_candidate_pool", "thinklite_heldout",
+                         "thinklite_source_images", "thinklite_input_refusals_table",
+                         "thinklite_inputs_metrics"],
                 name="thinklite_inputs",
+            ),
+            Node(
+                curate_pool,
+                inputs=["thinklite_candidate_pool", "thinklite_heldout", "thinklite_benchmarks",
+                        "thinklite_input_refusals_table", "thinklite_dedup_work_dir",
+                        "params:thinklite_dedup", "params:thinklite_decontamination",
+                        "params:thinklite_eval"],
+                outputs=["thinklite_pool", "thinklite_pool_ledger", "thinklite_pool_hashes",
+                         "thinklite_contamination_table", "thinklite_curation_metrics"],
+                name="thinklite_curate_pool",
             ),
             Node(
                 warm_start_policy,
@@ -103,8 +118,19 @@ def strategy_nodes(selection_source: str | None = None) -> Pipeline:
                         "thinklite_warm_start_checkpoint", "params:models", "params:generation",
                         "params:hard_sample_selection", "params:thinklite_mcts"],
                 outputs=["thinklite_selected", "thinklite_selection_metrics",
-                         "thinklite_selection_difficulty_plot", "thinklite_selection_type_plot"],
+                         "thinklite_selection_difficulty_plot", "thinklite_selection_type_plot",
+                         "thinklite_accuracy_table"],
                 name="thinklite_select",
+            ),
+            Node(
+                build_ledger,
+                inputs=["thinklite_pool_ledger", "thinklite_candidate_pool",
+                        "thinklite_pool_hashes", "thinklite_difficulty",
+                        "thinklite_accuracy_table", "thinklite_selected",
+                        "params:hard_sample_selection"],
+                outputs=["thinklite_ledger", "thinklite_ledger_metrics", "thinklite_funnel_plot",
+                         "thinklite_before_after_table", "thinklite_before_after_plot"],
+                name="thinklite_ledger",
             ),
             Node(
                 grpo_on_selection,
