@@ -1,7 +1,7 @@
-"""Read-only Kedro datasets of raw CSV bytes, for user tables of unknown encoding.
+"""The read-only Kedro dataset of raw CSV bytes, for user tables of unknown encoding.
 
 ``pandas.CSVDataset`` would fail on a non-UTF-8 file before our cleaning could decide what to
-do with it; these datasets hand the bytes to :func:`datarecipes.tabular.tables.parse_table`.
+do with it; this dataset hands the bytes to :func:`datarecipes.tabular.tables.parse_table`.
 :class:`CSVTablesSource` is the scm recipe's input contract: a folder of CSVs, read-only, its
 path from the command line (``--params scm_tables_source=/data/my_tables``).
 """
@@ -9,32 +9,11 @@ path from the command line (``--params scm_tables_source=/data/my_tables``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
 
 from datarecipes.io.sources import ReadOnlyDataset
-
-
-class CSVBytesDataset(AbstractDataset[bytes, bytes]):
-    """The bytes of one CSV file (read-only)."""
-
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
-        self.metadata = metadata
-
-    def _load(self) -> bytes:
-        return self._filepath.read_bytes()
-
-    def _save(self, data: bytes) -> None:
-        raise DatasetError(f"CSVBytesDataset({str(self._filepath)!r}) is read-only")
-
-    def _exists(self) -> bool:
-        return self._filepath.is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
 
 
 class CSVTablesSource(ReadOnlyDataset[dict[str, Callable[[], bytes]]]):
