@@ -212,18 +212,27 @@ def before_after_table(pool: pd.DataFrame, kept: np.ndarray | pd.Series, column:
         raise KeyError(f"before/after: no column {column!r}; columns are {list(pool.columns)}")
     mask = np.asarray(kept, dtype=bool)
     values = pool[column]
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) \
-            and values.nunique() > bins:
-        finite = values.dropna()
-        edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1))) if len(finite) \
-            else np.array([0.0, 1.0])
-        values = pd.cut(values, edges, include_lowest=True).astype(str)
+    order: dict[str, float] | None = None  # numeric columns: rows in numeric order, not text
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        if values.nunique() > bins:
+            finite = values.dropna()
+            edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1))) if len(finite) \
+                else np.array([0.0, 1.0])
+            intervals = pd.cut(values, edges, include_lowest=True)
+            order = {str(i): i.left for i in intervals.cat.categories}
+            values = intervals.astype(str)
+        else:
+            order = {str(v): float(v) for v in values.dropna().unique()}
     values = values.astype(str)
     pool_share = values.value_counts(normalize=True)
     kept_share = values[mask].value_counts(normalize=True)
     out = pd.DataFrame({"pool": pool_share, "kept": kept_share}).fillna(0.0)
     out.index.name = column
-    return out.reset_index().sort_values(column).reset_index(drop=True)
+    out = out.reset_index()
+    if order is None:
+        return out.sort_values(column).reset_index(drop=True)
+    rank = out[column].map(order).fillna(np.inf)  # "nan" (missing values) last
+    return out.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
 
 
 def before_after_figure(pool: pd.DataFrame, kept: np.ndarray | pd.Series, column: str,

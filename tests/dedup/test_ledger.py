@@ -108,3 +108,14 @@ def test_funnel_and_before_after(run_ledger):
     assert table.loc[table["score"].astype(str) == "0.1", "pool"].sum() > 0
     fig2 = L.before_after_figure(rows, kept, "score")
     assert len(fig2.axes[0].patches) == 2 * len(table)
+
+
+def test_before_after_rows_follow_numeric_order():
+    # Text order would put "10" before "9" and the (9.5, 10.0] bin before (1.0, 2.0].
+    pool = pd.DataFrame({"value": [9, 10, 2, 9, 10, 2, 30], "wide": np.arange(7.0) ** 2})
+    kept = np.array([True, False, True, True, False, True, True])
+    small = L.before_after_table(pool, kept, "value")
+    assert small["value"].tolist() == ["2", "9", "10", "30"]
+    binned = L.before_after_table(pool, kept, "wide", bins=3)
+    lefts = [float(label.split(",")[0].strip("([")) for label in binned["wide"]]
+    assert lefts == sorted(lefts) and len(lefts) == 3
