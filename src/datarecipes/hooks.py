@@ -549,9 +549,14 @@ def _persistent(catalog, name: str) -> bool:
     from kedro.io import MemoryDataset
 
     try:
-        return not isinstance(catalog.get(name), MemoryDataset)
+        # A name the catalog does not declare is a MemoryDataset at run time (the default
+        # runtime pattern): ``get`` alone returns None for it, which is not a file.
+        dataset = catalog.get(name, fallback_to_runtime_pattern=True)
+    except TypeError:  # a catalog without runtime patterns
+        dataset = catalog.get(name)
     except Exception:  # noqa: BLE001
         return False
+    return dataset is not None and not isinstance(dataset, MemoryDataset)
 
 
 def check_stale_downstream(pipeline, catalog) -> list[str]:

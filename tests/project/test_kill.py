@@ -69,8 +69,9 @@ def baseline(tmp_path_factory):
         shutil.copy2(PROJECT_ROOT / item, root / item)
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
     (root / "conf/local").mkdir()
-    shutil.copytree(PROJECT_ROOT / "src", root / "src",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for sources in ("src", "kernels/src"):  # kernels/src is the datarecipes.kernels package
+        shutil.copytree(PROJECT_ROOT / sources, root / sources,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     set_params(root / "conf/base/parameters_scenes.yml", {"scenes.n_scenes": 4})
     set_params(root / "conf/base/parameters_provision.yml", {"provision.groups_per_split": 2})
     site = base / "site"
@@ -118,12 +119,15 @@ def _kill_during(root: Path, site: Path, stall: str, args: list[str]) -> str:
 
 
 def _remove_provision_outputs(root: Path, keep: str | None = None) -> None:
-    """What DVC does before running the provision stage: remove the stage's outputs."""
-    for rel in ("data/03_primary/provision/questions.parquet",
-                "data/03_primary/provision/conversations.json",
-                "data/08_reporting/provision_metrics.json",
-                "data/08_reporting/provision_generator_plot.png"):
-        if not rel.endswith(keep or "//"):
+    """What DVC does before running the provision stage: remove the stage's outputs (as
+    dvc.yaml lists them), except ``keep``."""
+    import yaml
+
+    stage = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]["provision"]
+    paths = [*stage["outs"], *(next(iter(m)) for m in stage["metrics"])]
+    for rel in paths:
+        rel = rel if isinstance(rel, str) else next(iter(rel))
+        if not rel.endswith(keep or "//") and (root / rel).is_file():
             (root / rel).unlink()
 
 
@@ -190,7 +194,7 @@ def test_kill_while_writing_a_parquet_file_leaves_it_missing_and_the_run_killed(
     root = _copy(baseline, tmp_path)
     out_dir = root / "data/03_primary/provision"
     _remove_provision_outputs(root)
-    _kill_during(root, baseline[1], r"questions\.parquet$",
+    _kill_during(root, baseline[1], r"(^|/)questions\.parquet$",
                  ["--pipelines=provision", "--only-missing-outputs"])
     assert not (out_dir / "questions.parquet").exists()  # no half file under the final name
     assert [p for p in out_dir.iterdir() if p.name.startswith(".questions.parquet.")]
@@ -200,8 +204,8 @@ def test_kill_while_writing_a_parquet_file_leaves_it_missing_and_the_run_killed(
     assert len(pd.read_parquet(out_dir / "questions.parquet")) > 0
     json.loads((out_dir / "conversations.json").read_text())
     # The dead run's temporary is gone: only the two outputs remain.
-    assert sorted(p.name for p in out_dir.iterdir()) == ["conversations.json",
-                                                         "questions.parquet"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "conversations.json", "generated_questions.parquet", "questions.parquet"]
     # The killed run stayed RUNNING in MLflow; the next start marked it KILLED.
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("datarecipes")
