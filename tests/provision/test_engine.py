@@ -152,6 +152,7 @@ def test_pipeline_runs_per_split(tmp_path):
         "provision_source": SceneGraphSource(None),
         "provision_splits_source": SceneSplitsSource(None),
         "params:provision": MemoryDataset({"seed": 1, "groups_per_split": 6}),
+        "params:provision_dedup": MemoryDataset({}),  # the defaults
         "provision_questions": ParquetDataset(filepath=str(tmp_path / "q.parquet")),
         "provision_conversations": JSONDataset(filepath=str(tmp_path / "c.json")),
         "provision_metrics": JSONDataset(filepath=str(tmp_path / "m.json")),

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from datarecipes.experiments import compare_arms
 from datarecipes.pipelines.thinklite_experiment import create_pipeline
 from datarecipes.pipelines.thinklite_experiment.pipeline import namespace
+from datarecipes.thinklite.datasets import VQASource
 from tests.thinklite.conftest import tiny_parameters
 
 pytestmark = pytest.mark.slow
@@ -51,13 +52,21 @@ def run(tiny_world, preset_cache, tmp_path_factory):
         "provision_questions": MemoryDataset(questions),
         "thinklite_scene_root": MemoryDataset(scene_root),
         "thinklite_mcts_work_dir": MemoryDataset(str(tmp_path_factory.mktemp("mcts"))),
+        "thinklite_dedup_work_dir": MemoryDataset(str(tmp_path_factory.mktemp("dedup"))),
         "thinklite_benchmarks": MemoryDataset({}, copy_mode="assign"),
+        # No user pool or held-out set: the world's (README "Your own data").
+        "thinklite_pool_source": VQASource(None),
+        "thinklite_heldout_source": VQASource(None),
+        "thinklite_source_image_dir": MemoryDataset(str(tmp_path_factory.mktemp("images"))),
     }
     for name in ["thinklite_warm_start_checkpoint"] + [
             f"{namespace(a, s)}.thinklite_grpo_checkpoint" for a in ARMS for s in SEEDS]:
         datasets[name] = KeptMemoryDataset(copy_mode="assign")
     for key, value in experiment_parameters(preset_cache).items():
         datasets[f"params:{key}"] = MemoryDataset(value)
+        if isinstance(value, dict):  # dotted inputs such as params:thinklite_dedup.executor
+            for sub, subvalue in value.items():
+                datasets.setdefault(f"params:{key}.{sub}", MemoryDataset(subvalue))
     catalog = DataCatalog(datasets)
     SequentialRunner().run(pipeline, catalog)
     return catalog
