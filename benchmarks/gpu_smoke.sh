@@ -19,7 +19,7 @@ import sys, tempfile, time
 
 import torch
 
-from datarecipes.models import ModelSpec, LoraSpec, load_model, ModelLoadError
+from datarecipes.models import ModelParams, LoraParams, load_model, ModelLoadError
 from tests.training.evaluation import EvalParams, evaluate
 from datarecipes.training.grpo import GRPOParams, train_grpo
 from datarecipes.training.sft import SFTParams, train_sft
@@ -27,14 +27,14 @@ from tests.training.synthetic import write_shapes_dataset
 
 model_id, steps = sys.argv[1], int(sys.argv[2])
 print("cuda:", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
-lora = LoraSpec(r=16, alpha=32, dropout=0.0)
-spec = ModelSpec(name_or_path=model_id, dtype="bfloat16", lora=lora, max_pixels=128 * 128)
+lora = LoraParams(r=16, alpha=32, dropout=0.0)
+spec = ModelParams(name_or_path=model_id, dtype="bfloat16", lora=lora, max_pixels=128 * 128)
 t = time.time()
 try:
     loaded = load_model(spec)
 except (ModelLoadError, OSError) as err:
     print(f"cannot load {model_id} ({err}); falling back to the tiny-vlm preset")
-    spec = ModelSpec(preset="tiny-vlm", lora=lora)
+    spec = ModelParams(preset="tiny-vlm", lora=lora)
     loaded = load_model(spec)
 print(f"loaded {loaded.path} ({loaded.kind}) in {time.time() - t:.1f}s on {loaded.model.device}")
 with tempfile.TemporaryDirectory() as root:

@@ -37,12 +37,12 @@ from PIL import Image, ImageDraw
 from datarecipes.engines import GenerationParams, VllmEngine
 from datarecipes.mcts.policy import HFPolicy, StepRequest, derive_seed
 from datarecipes.mcts.prompts import step_user_text
-from datarecipes.models import ModelSpec, load_model
+from datarecipes.models import ModelParams, load_model
 
 model, vlm_model = os.environ["MODEL"], os.environ["VLM_MODEL"]
 n_questions = int(os.environ["N_QUESTIONS"])
 params = GenerationParams(engine="vllm", gpu_memory_utilization=0.5, max_model_len=4096)
-spec = ModelSpec(name_or_path=model, dtype="bfloat16", device="cuda")
+spec = ModelParams(name_or_path=model, dtype="bfloat16", device="cuda")
 requests = [
     StepRequest(f"q{i}", step_user_text(f"What is {i} + {2 * i + 3}?"), seed=derive_seed(0, i))
     for i in range(n_questions)
@@ -74,7 +74,7 @@ greedy = engine.generate_steps(requests[:4], n=2, temperature=0.0, top_p=1.0, ma
 check("greedy repeats one sample", all(row[0] == row[1] for row in greedy))
 
 if vlm_model:
-    vlm = VllmEngine.from_spec(ModelSpec(name_or_path=vlm_model, dtype="bfloat16"), params)
+    vlm = VllmEngine.from_spec(ModelParams(name_or_path=vlm_model, dtype="bfloat16"), params)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bars.png")
         image = Image.new("RGB", (448, 448), "white")

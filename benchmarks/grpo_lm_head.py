@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from datarecipes.models import ModelSpec, load_model
+from datarecipes.models import ModelParams, load_model
 from datarecipes.training.grpo import GRPOParams, train_grpo
 
 # The synthetic data helpers live with the tests (tests/), importable from the project root.
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.training.synthetic import write_shapes_dataset
 
 
-def _run(spec: ModelSpec, records: list[dict], root: str, steps: int, lm_head: str
+def _run(spec: ModelParams, records: list[dict], root: str, steps: int, lm_head: str
          ) -> tuple[float, dict[str, float]]:
     params = GRPOParams(lm_head=lm_head, max_steps=steps, num_generations=4,
                         per_device_train_batch_size=4, max_completion_length=32,
@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        spec = ModelSpec(preset=args.preset, preset_cache_dir=f"{tmp}/presets")
+        spec = ModelParams(preset=args.preset, preset_cache_dir=f"{tmp}/presets")
         records = write_shapes_dataset(f"{tmp}/data", n=32, seed=0)
         times: dict[str, list[float]] = {"trl": [], "chunked": []}
         rewards: dict[str, float] = {}

@@ -19,7 +19,7 @@ import time
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from datarecipes.mcts import HFPolicy, MctsConfig, MctsSample, mcts_difficulty
+from datarecipes.mcts import HFPolicy, MctsParams, MctsSample, mcts_difficulty
 from datarecipes.models.presets import build_preset
 
 
@@ -53,7 +53,7 @@ def main() -> None:
         MctsSample(f"q{i}", f"How many {colours[i % 4]} objects are left of object {i}?", str(i))
         for i in range(args.samples)
     ]
-    cfg = MctsConfig(
+    cfg = MctsParams(
         max_iterations=args.iterations, num_children=3, max_steps=4,
         max_step_tokens=args.step_tokens, temperature=0.5, top_p=0.9, seed=0,
     )

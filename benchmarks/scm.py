@@ -23,7 +23,7 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from datarecipes.tabular.prior import PriorSettings, generate_tasks  # noqa: E402
+from datarecipes.tabular.prior import PriorParams, generate_tasks  # noqa: E402
 from datarecipes.tabular.serialize import build_messages, encode_values, format_rows  # noqa: E402
 
 #: TabICL figures the issue quotes for this machine kind (tables/s per core).
@@ -44,7 +44,7 @@ def _timed(fn) -> tuple[float, float]:
 
 
 def bench_ours(prior_type: str, n_tables: int, rows: int, workers: int) -> tuple[float, float]:
-    settings = PriorSettings(n_rows=rows, mlp_share=MLP_SHARE[prior_type])
+    settings = PriorParams(n_rows=rows, mlp_share=MLP_SHARE[prior_type])
     wall, cpu = _timed(lambda: generate_tasks(n_tables, seed=1, settings=settings,
                                               workers=workers))
     return n_tables / wall, n_tables / cpu

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from datarecipes.models import ModelSpec, load_model
+from datarecipes.models import ModelParams, load_model
 from datarecipes.training.sft import SFTParams, train_sft
 
 # The synthetic data helpers live with the tests (tests/), importable from the project root.
@@ -39,7 +39,7 @@ def _text_records(records: list[dict]) -> list[dict]:
     return out
 
 
-def _run(spec: ModelSpec, records: list[dict], steps: int, packing: bool,
+def _run(spec: ModelParams, records: list[dict], steps: int, packing: bool,
          image_root: str | None = None) -> dict[str, float]:
     params = SFTParams(max_steps=steps, per_device_train_batch_size=8, learning_rate=1e-3,
                        logging_steps=5, max_length=256, packing=packing)
@@ -61,11 +61,11 @@ def main() -> None:
         cache = f"{tmp}/presets"
         rows = []
         for preset in ("tiny-vlm", "tiny-lm"):
-            spec = ModelSpec(preset=preset, preset_cache_dir=cache)
+            spec = ModelParams(preset=preset, preset_cache_dir=cache)
             for packing in (False, True):
                 m = _run(spec, text, args.steps, packing)
                 rows.append((f"{preset} text SFT", packing, m))
-        image = _run(ModelSpec(preset="tiny-vlm", preset_cache_dir=cache), records, args.steps,
+        image = _run(ModelParams(preset="tiny-vlm", preset_cache_dir=cache), records, args.steps,
                      False, image_root=tmp)
         rows.append(("tiny-vlm image SFT", False, image))
     print(f"\n{'run':<22} {'packing':<8} {'tokens/s':>10} {'wall s':>8}")

@@ -180,11 +180,11 @@ def test_installed_head_on_qwen2_5_vl_with_images_matches_the_model(tmp_path_fac
     the images and builds the 3-D rope positions exactly as the model's own forward does."""
     from PIL import Image
 
-    from datarecipes.models import ModelSpec, load_model
+    from datarecipes.models import ModelParams, load_model
     from datarecipes.models.generation import render_prompts
 
     loaded = load_model(
-        ModelSpec(preset="tiny-vlm", preset_cache_dir=str(tmp_path_factory.mktemp("presets")))
+        ModelParams(preset="tiny-vlm", preset_cache_dir=str(tmp_path_factory.mktemp("presets")))
     )
     images = [Image.new("RGB", (64, 64), (200, 10, 10)), Image.new("RGB", (100, 60), (9, 90, 9))]
     conversations = [

@@ -68,10 +68,10 @@ def test_packing_counts_with_the_trained_models_tokenizer_as_open_qwen2vl(tmp_pa
     [IMAGE] + tokenize("\\n" + caption) + EOS, length = 143 + len(input_ids)."""
     from transformers import AutoTokenizer
 
-    from datarecipes.models import ModelSpec
+    from datarecipes.models import ModelParams
     from datarecipes.models.factory import resolve_path
 
-    path = resolve_path(ModelSpec(preset="tiny-lm", preset_cache_dir=str(tmp_path)))
+    path = resolve_path(ModelParams(preset="tiny-lm", preset_cache_dir=str(tmp_path)))
     tokenizer = AutoTokenizer.from_pretrained(path)
     captions = ["a red cube", "two small blue spheres behind a large green cylinder", ""]
     reference = []

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from datarecipes.mcts.selection import (
-    SelectionConfig,
+    SelectionParams,
     facility_location,
     mcts_hard_mask,
     question_features,
@@ -57,9 +57,9 @@ def test_facility_location_covers_planted_clusters_not_the_biggest_one():
 
 def test_diverse_keeps_the_mcts_count_spread_over_the_topics():
     samples, difficulty = _pool()
-    mcts = select_hard_samples(samples, SelectionConfig(iters_threshold=3),
+    mcts = select_hard_samples(samples, SelectionParams(iters_threshold=3),
                                difficulty=difficulty)
-    config = SelectionConfig(strategy="diverse", iters_threshold=3, candidate_iters_threshold=0)
+    config = SelectionParams(strategy="diverse", iters_threshold=3, candidate_iters_threshold=0)
     diverse = select_hard_samples(samples, config, difficulty=difficulty)
     assert len(diverse) == len(mcts) == 3
     # mcts keeps two count questions and one colour one; diverse covers all three topics.
@@ -72,7 +72,7 @@ def test_diverse_keeps_the_mcts_count_spread_over_the_topics():
 
 def test_diverse_is_deterministic_for_a_seed_and_ties_follow_the_seed():
     samples, difficulty = _pool()
-    config = SelectionConfig(strategy="diverse", iters_threshold=3, candidate_iters_threshold=0)
+    config = SelectionParams(strategy="diverse", iters_threshold=3, candidate_iters_threshold=0)
     runs = [select_hard_samples(samples, config, difficulty=difficulty)["sample_id"].tolist()
             for _ in range(2)]
     assert runs[0] == runs[1]
@@ -87,15 +87,15 @@ def test_diverse_is_deterministic_for_a_seed_and_ties_follow_the_seed():
 
 def test_diverse_configuration_errors_are_clear():
     with pytest.raises(ValueError, match="candidate_iters_threshold must be below"):
-        SelectionConfig(strategy="diverse", iters_threshold=2, candidate_iters_threshold=2)
+        SelectionParams(strategy="diverse", iters_threshold=2, candidate_iters_threshold=2)
     samples, difficulty = _pool()
     with pytest.raises(ValueError, match="needs the MCTS difficulty"):
-        select_hard_samples(samples, SelectionConfig(strategy="diverse", iters_threshold=3))
+        select_hard_samples(samples, SelectionParams(strategy="diverse", iters_threshold=3))
     with pytest.raises(ValueError, match="'question' column"):
         select_hard_samples(samples.drop(columns="question"),
-                            SelectionConfig(strategy="diverse", iters_threshold=3),
+                            SelectionParams(strategy="diverse", iters_threshold=3),
                             difficulty=difficulty)
-    everything = select_hard_samples(samples, SelectionConfig(strategy="all"),
+    everything = select_hard_samples(samples, SelectionParams(strategy="all"),
                                      difficulty=difficulty)
     assert len(everything) == len(samples)
 

@@ -10,7 +10,7 @@ import torch
 from datarecipes.mcts.policy import HFPolicy, StepRequest
 from datarecipes.mcts.prompts import render_prompt, step_user_text
 from datarecipes.mcts.samples import MctsSample
-from datarecipes.mcts.search import MctsConfig, mcts_difficulty
+from datarecipes.mcts.search import MctsParams, mcts_difficulty
 
 
 class HashReward:
@@ -42,7 +42,7 @@ def test_prompt_continues_the_assistant_turn(tiny_lm):
 @pytest.mark.parametrize("temperature", [0.0, 0.5])
 def test_batched_search_equals_one_sample_at_a_time(tiny_lm, temperature):
     model, tok = tiny_lm
-    cfg = MctsConfig(
+    cfg = MctsParams(
         max_iterations=4, num_children=2, max_steps=3, max_step_tokens=6,
         temperature=temperature, seed=3,
     )
@@ -63,7 +63,7 @@ def test_batched_search_equals_one_sample_at_a_time(tiny_lm, temperature):
     if temperature > 0:
         assert len({r.iters for r in batched}) >= 2  # solves at different iterations
         assert mcts_difficulty(SAMPLES, HFPolicy(model, tok), cfg, reward=HashReward()) == batched
-        other = MctsConfig(**{**cfg.__dict__, "seed": 4})
+        other = MctsParams(**{**cfg.__dict__, "seed": 4})
         assert mcts_difficulty(SAMPLES, HFPolicy(model, tok), other, reward=HashReward()) != batched
 
 
@@ -94,10 +94,10 @@ def test_vlm_policy_batches_image_and_text_requests(tmp_path, monkeypatch):
     """The tiny-vlm preset through the model factory: plain batched generate with images."""
     from PIL import Image
 
-    from datarecipes.models import ModelSpec, load_model
+    from datarecipes.models import ModelParams, load_model
 
     monkeypatch.chdir(tmp_path)  # the preset builds under ./data/06_models
-    loaded = load_model(ModelSpec(preset="tiny-vlm", device="cpu"))
+    loaded = load_model(ModelParams(preset="tiny-vlm", device="cpu"))
     loaded.model.to(torch.float64)
     Image.new("RGB", (64, 48), (200, 30, 30)).save(tmp_path / "red.png")
     policy = HFPolicy.from_loaded(loaded)

@@ -13,7 +13,7 @@ from datarecipes.mcts.decoding import checkpoint_sampling
 from datarecipes.mcts.policy import Generation
 from datarecipes.mcts.prompts import judge_user_text, judge_verdict
 from datarecipes.mcts.samples import MctsSample
-from datarecipes.mcts.search import JudgeReward, MctsConfig, mcts_difficulty
+from datarecipes.mcts.search import JudgeReward, MctsParams, mcts_difficulty
 from tests.mcts.fakes import ScriptedPolicy
 
 # Copied from si0wang/ThinkLite-VL@37fb148 mcts.py (eval_prompt_template), as written there.
@@ -79,7 +79,7 @@ def test_sampled_judge_solves_unsolvable_questions_greedy_never_does():
     """The reference's sampled judge can call a wrong leaf right on a later visit: questions
     the policy never solves get a finite ``iters``; greedy leaves them unsolved."""
     samples = [MctsSample(f"q{i}", f"Question {i}?", "7") for i in range(8)]
-    config = MctsConfig(max_iterations=10, max_steps=3)
+    config = MctsParams(max_iterations=10, max_steps=3)
     greedy_judge, sampled_judge = CoinJudge(), CoinJudge()
     greedy = mcts_difficulty(samples, ScriptedPolicy(), config, reward=JudgeReward(greedy_judge))
     sampled = mcts_difficulty(samples, ScriptedPolicy(), config,
@@ -112,5 +112,5 @@ def test_judge_choices_are_validated_and_change_the_search_key():
     base = from_params(ThinkLiteMctsParams, {"reward": "judge"}, where="thinklite_mcts")
     ref = from_params(ThinkLiteMctsParams, {"reward": "judge", "judge_decoding": "checkpoint"},
                       where="thinklite_mcts")
-    config = MctsConfig()
+    config = MctsParams()
     assert search_key("p", config, base, ["a"], "j") != search_key("p", config, ref, ["a"], "j")

@@ -9,10 +9,10 @@ import pytest
 
 from datarecipes.mcts.resume import ResumeError, run_mcts_difficulty
 from datarecipes.mcts.samples import BadSampleError
-from datarecipes.mcts.search import MctsConfig
+from datarecipes.mcts.search import MctsParams
 from tests.mcts.fakes import FailingPolicy, ScriptedPolicy, branch_step
 
-CFG = MctsConfig(max_iterations=4)
+CFG = MctsParams(max_iterations=4)
 
 
 def solves(sid: str, steps: tuple[str, ...]) -> bool:
@@ -59,7 +59,7 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     run_mcts_difficulty(ROWS[:2], ScriptedPolicy(solves), CFG, tmp_path, progress=False)
     with pytest.raises(ResumeError, match="config"):
         run_mcts_difficulty(
-            ROWS[:2], ScriptedPolicy(solves), MctsConfig(max_iterations=5), tmp_path,
+            ROWS[:2], ScriptedPolicy(solves), MctsParams(max_iterations=5), tmp_path,
             progress=False,
         )
     with pytest.raises(ResumeError, match="sample_ids"):

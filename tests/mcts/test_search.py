@@ -9,7 +9,7 @@ import pytest
 from datarecipes.config import ParameterError, from_params
 from datarecipes.mcts.prompts import judge_verdict
 from datarecipes.mcts.samples import MctsSample
-from datarecipes.mcts.search import JudgeReward, MctsConfig, mcts_difficulty
+from datarecipes.mcts.search import JudgeReward, MctsParams, mcts_difficulty
 from datarecipes.mcts.tree import Node, select_child, uct_score
 from tests.mcts.fakes import EXPAND_TOKENS, ROLLOUT_TOKENS, ScriptedPolicy, branch_step
 
@@ -52,7 +52,7 @@ def test_uct_score_and_unvisited_first():
 
 def test_selection_order_unvisited_first_then_uct_ties_in_order():
     policy = ScriptedPolicy()
-    cfg = MctsConfig(max_iterations=5, max_steps=3)
+    cfg = MctsParams(max_iterations=5, max_steps=3)
     mcts_difficulty([sample()], policy, cfg)
     assert expansions(policy) == [
         (),  # it0: the root
@@ -68,7 +68,7 @@ def test_selection_order_unvisited_first_then_uct_ties_in_order():
 
 def test_uct_follows_value():
     policy = ScriptedPolicy()
-    cfg = MctsConfig(max_iterations=4, max_steps=3)
+    cfg = MctsParams(max_iterations=4, max_steps=3)
     mcts_difficulty([sample()], policy, cfg, reward=FractionReward(B(0, 2)))
     # After it2, d0b2 has Q = 0.5; UCT now prefers it over the Q = 0 siblings (without the
     # reward, it3 expands d0b0) and descends to its first unvisited child.
@@ -77,7 +77,7 @@ def test_uct_follows_value():
 
 def test_stops_at_first_solve_with_its_iteration():
     policy = ScriptedPolicy(solves=lambda sid, steps: B(0, 2) in steps)
-    [rec] = mcts_difficulty([sample()], policy, MctsConfig(max_steps=3))
+    [rec] = mcts_difficulty([sample()], policy, MctsParams(max_steps=3))
     assert rec.solved and rec.iters == 2 and rec.iterations_run == 3
     assert rec.solution.startswith(B(0, 2) + B(1, 0)) and "\\boxed{7}" in rec.solution
     assert len(expansions(policy)) == 3  # nothing searched after the solve
@@ -86,7 +86,7 @@ def test_stops_at_first_solve_with_its_iteration():
 
 def test_unsolved_samples_are_kept():
     policy = ScriptedPolicy()
-    [rec] = mcts_difficulty([sample()], policy, MctsConfig(max_iterations=6))
+    [rec] = mcts_difficulty([sample()], policy, MctsParams(max_iterations=6))
     assert not rec.solved and rec.iters is None and rec.solution is None
     assert rec.iterations_run == 6
     assert rec.generated_tokens == policy.tokens["s0"] == 6 * (3 * EXPAND_TOKENS + ROLLOUT_TOKENS)
@@ -94,7 +94,7 @@ def test_unsolved_samples_are_kept():
 
 def test_terminal_leaves_are_scored_without_generation():
     policy = ScriptedPolicy()
-    [rec] = mcts_difficulty([sample()], policy, MctsConfig(max_iterations=5, max_steps=1))
+    [rec] = mcts_difficulty([sample()], policy, MctsParams(max_iterations=5, max_steps=1))
     # One expansion of the root; its children are terminal (1 step), so no rollouts and no
     # further expansions: the remaining iterations only revisit and score them.
     assert [n for _, n in policy.calls] == [3]
@@ -110,7 +110,7 @@ def solves(sid: str, steps: tuple[str, ...]) -> bool:
 
 def test_batched_search_serves_all_trees_per_call_and_matches_sequential():
     samples = [sample(s) for s in SOLVES]
-    cfg = MctsConfig(max_iterations=5)
+    cfg = MctsParams(max_iterations=5)
     batched = ScriptedPolicy(solves)
     records = mcts_difficulty(samples, batched, cfg)
     assert [r.iters for r in records] == [1, 2, None, 0]
@@ -138,11 +138,11 @@ def test_seeds_are_deterministic_and_vary():
         mcts_difficulty([sample("a"), sample("b")], policy, cfg)
         return [(r.sample_id, r.seed) for reqs, _ in policy.calls for r in reqs]
 
-    cfg = MctsConfig(max_iterations=3, max_steps=3, seed=1)
+    cfg = MctsParams(max_iterations=3, max_steps=3, seed=1)
     first = seeds(cfg)
     assert first == seeds(cfg)
     assert len({s for _, s in first}) == len(first)  # per sample, iteration and phase
-    assert first != seeds(MctsConfig(max_iterations=3, max_steps=3, seed=2))
+    assert first != seeds(MctsParams(max_iterations=3, max_steps=3, seed=2))
 
 
 class FakeJudge:
@@ -162,7 +162,7 @@ def test_judge_reward_is_one_batched_call_per_iteration():
     judge = FakeJudge()
     policy = ScriptedPolicy(solves)
     records = mcts_difficulty(
-        [sample(s) for s in SOLVES], policy, MctsConfig(max_iterations=5, max_steps=3),
+        [sample(s) for s in SOLVES], policy, MctsParams(max_iterations=5, max_steps=3),
         reward=JudgeReward(judge),
     )
     assert [r.iters for r in records] == [1, 2, None, 0]
@@ -173,6 +173,6 @@ def test_judge_reward_is_one_batched_call_per_iteration():
 
 def test_config_rejects_bad_values_naming_the_key():
     with pytest.raises(ParameterError, match="top_p"):
-        from_params(MctsConfig, {"top_p": 0.0}, where="parameters_thinklite.yml: mcts")
+        from_params(MctsParams, {"top_p": 0.0}, where="parameters_thinklite.yml: mcts")
     with pytest.raises(ParameterError, match="unknown key"):
-        from_params(MctsConfig, {"iterations": 3}, where="parameters_thinklite.yml: mcts")
+        from_params(MctsParams, {"iterations": 3}, where="parameters_thinklite.yml: mcts")

@@ -8,7 +8,7 @@ import pytest
 
 from datarecipes.mcts.policy import Generation
 from datarecipes.mcts.selection import (
-    SelectionConfig,
+    SelectionParams,
     answer_accuracy,
     select_hard_samples,
     selection_report,
@@ -41,12 +41,12 @@ def tables():
 
 def test_mcts_rule_keeps_late_solves_and_unsolved_but_not_bad_rows():
     samples, difficulty = tables()
-    chosen = select_hard_samples(samples, SelectionConfig(), difficulty=difficulty)
+    chosen = select_hard_samples(samples, SelectionParams(), difficulty=difficulty)
     # iters > 5: q3 (6), q4 (12), q8 (9); unsolved: q5, q6; q9 is unsolved but bad input.
     assert chosen["sample_id"].tolist() == ["q3", "q4", "q5", "q6", "q8"]
     assert {"iters", "solved"} <= set(chosen.columns)
     strict = select_hard_samples(
-        samples, SelectionConfig(iters_threshold=8), difficulty=difficulty
+        samples, SelectionParams(iters_threshold=8), difficulty=difficulty
     )
     assert strict["sample_id"].tolist() == ["q4", "q5", "q6", "q8"]
 
@@ -55,7 +55,7 @@ def test_random_keeps_as_many_as_mcts_seeded():
     samples, difficulty = tables()
     picks = [
         select_hard_samples(
-            samples, SelectionConfig(strategy="random", seed=s), difficulty=difficulty
+            samples, SelectionParams(strategy="random", seed=s), difficulty=difficulty
         )["sample_id"].tolist()
         for s in (0, 0, 1, 2, 3)
     ]
@@ -66,15 +66,15 @@ def test_random_keeps_as_many_as_mcts_seeded():
 
 def test_all_and_missing_tables():
     samples, difficulty = tables()
-    assert len(select_hard_samples(samples, SelectionConfig(strategy="all"))) == 10
+    assert len(select_hard_samples(samples, SelectionParams(strategy="all"))) == 10
     everything = select_hard_samples(
-        samples, SelectionConfig(strategy="all"), difficulty=difficulty
+        samples, SelectionParams(strategy="all"), difficulty=difficulty
     )
     assert len(everything) == 9
     with pytest.raises(ValueError, match="needs the MCTS difficulty"):
-        select_hard_samples(samples, SelectionConfig(strategy="random"))
+        select_hard_samples(samples, SelectionParams(strategy="random"))
     with pytest.raises(ValueError, match="answer-accuracy"):
-        select_hard_samples(samples, SelectionConfig(strategy="accuracy"))
+        select_hard_samples(samples, SelectionParams(strategy="accuracy"))
 
 
 class KnowsSome:
@@ -102,7 +102,7 @@ def test_accuracy_baseline_is_batched_and_thresholded():
     rows = samples.to_dict("records")
     rows[9]["answer"] = None
     policy = KnowsSome()
-    cfg = SelectionConfig(strategy="accuracy", num_answers=8, max_accuracy=0.25)
+    cfg = SelectionParams(strategy="accuracy", num_answers=8, max_accuracy=0.25)
     acc = answer_accuracy(rows, policy, cfg, batch_size=4)
     assert policy.calls == [(4, 8, None), (4, 8, None), (1, 8, None)]
     np.testing.assert_allclose(acc["accuracy"][:9], [i / 8 for i in range(9)])
@@ -113,7 +113,7 @@ def test_accuracy_baseline_is_batched_and_thresholded():
 
 def test_report_histogram_has_an_unsolved_bar_and_type_shares():
     samples, difficulty = tables()
-    chosen = select_hard_samples(samples, SelectionConfig(), difficulty=difficulty)
+    chosen = select_hard_samples(samples, SelectionParams(), difficulty=difficulty)
     metrics, hist, types = selection_report(chosen, num_candidates=9, max_iterations=50)
     assert metrics["num_selected"] == 5 and metrics["num_unsolved"] == 2
     assert metrics["selected_fraction"] == pytest.approx(5 / 9)

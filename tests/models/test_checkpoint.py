@@ -2,9 +2,9 @@ import pytest
 import torch
 from kedro.io import DatasetError
 
-from datarecipes.models import CheckpointDataset, LoadedModel, ModelSpec, load_model
+from datarecipes.models import CheckpointDataset, LoadedModel, ModelParams, load_model
 from datarecipes.models.factory import lora_config
-from datarecipes.models.spec import LoraSpec
+from datarecipes.models.spec import LoraParams
 
 
 def _logits(loaded):
@@ -27,8 +27,8 @@ def test_save_then_load_by_path_and_as_model(tmp_path, tiny_lm):
 def test_lora_adapters_are_merged_on_save(tmp_path, preset_cache):
     from peft import get_peft_model
 
-    spec = ModelSpec(preset="tiny-lm", preset_cache_dir=preset_cache,
-                     lora=LoraSpec(r=4, alpha=8, dropout=0.0))
+    spec = ModelParams(preset="tiny-lm", preset_cache_dir=preset_cache,
+                     lora=LoraParams(r=4, alpha=8, dropout=0.0))
     base = load_model(spec)
     peft_model = get_peft_model(base.model, lora_config(spec.lora, "lm"))
     with torch.no_grad():  # make the adapter non-zero so merging changes the weights
@@ -39,7 +39,7 @@ def test_lora_adapters_are_merged_on_save(tmp_path, preset_cache):
     CheckpointDataset(str(tmp_path / "merged")).save(
         LoadedModel(peft_model, base.processor, "lm", base.path, spec))
     assert not (tmp_path / "merged" / "adapter_config.json").exists()
-    merged = load_model(ModelSpec(name_or_path=str(tmp_path / "merged")))
+    merged = load_model(ModelParams(name_or_path=str(tmp_path / "merged")))
     assert torch.allclose(_logits(merged), expected, atol=1e-5)
 
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from datarecipes.config import ParameterError, from_params
-from datarecipes.models import ModelLoadError, ModelsParams, ModelSpec, build_preset, load_model
+from datarecipes.models import ModelLoadError, ModelParams, ModelsParams, build_preset, load_model
 from datarecipes.models.factory import _from_pretrained_kwargs
 from datarecipes.models.presets import PresetError, preset_digest
 
@@ -24,7 +24,7 @@ def _vlm_logits(loaded):
 
 
 def test_preset_round_trip_by_path_gives_same_logits(tiny_vlm):
-    by_path = load_model(ModelSpec(name_or_path=tiny_vlm.path))
+    by_path = load_model(ModelParams(name_or_path=tiny_vlm.path))
     assert by_path.kind == "vlm" and type(by_path.model).__name__.startswith("Qwen2_5_VL")
     assert torch.equal(_vlm_logits(tiny_vlm), _vlm_logits(by_path))
     assert by_path.processor.chat_template
@@ -75,14 +75,14 @@ def test_presets_are_small_qwen_architectures(tiny_vlm, tiny_lm):
 )
 def test_spec_validation_names_the_key(params, message):
     with pytest.raises(ParameterError, match=message):
-        ModelSpec.from_params(params, where="parameters_models.yml: models.policy")
+        ModelParams.from_params(params, where="parameters_models.yml: models.policy")
 
 
 def test_name_or_path_replaces_the_preset(caplog, tmp_path, tiny_lm):
     # A soft-merged layer (conf/gpu, conf/local, --params) adds name_or_path beside the base
     # preset: the checkpoint wins and the factory loads it, not the preset.
     with caplog.at_level("INFO", logger="datarecipes.models.spec"):
-        spec = ModelSpec.from_params(
+        spec = ModelParams.from_params(
             {"preset": "tiny-vlm", "name_or_path": tiny_lm.path}, where="models.judge"
         )
     assert spec.preset is None and spec.name_or_path == tiny_lm.path
@@ -107,16 +107,16 @@ def test_models_section_builds_every_role():
 def test_nonexistent_checkpoint_directory_is_named(tmp_path):
     missing = tmp_path / "no" / "such" / "checkpoint"
     with pytest.raises(ModelLoadError, match="does not exist"):
-        load_model(ModelSpec(name_or_path=str(missing)))
+        load_model(ModelParams(name_or_path=str(missing)))
 
 
 def test_unknown_preset_lists_the_available_ones():
     with pytest.raises(PresetError, match="tiny-vlm"):
-        load_model(ModelSpec(preset="tiny-giant"))
+        load_model(ModelParams(preset="tiny-giant"))
 
 
 def test_trust_remote_code_is_off_by_default(tmp_path):
-    spec = ModelSpec(name_or_path=str(tmp_path))
+    spec = ModelParams(name_or_path=str(tmp_path))
     assert spec.trust_remote_code is False
     assert _from_pretrained_kwargs(spec, str(tmp_path))["trust_remote_code"] is False
     assert _from_pretrained_kwargs(spec, str(tmp_path))["local_files_only"] is True
@@ -136,4 +136,4 @@ def test_processor_without_chat_template_is_refused(tmp_path, tiny_lm):
     (copy / "tokenizer_config.json").write_text(json.dumps(config))
     (copy / "chat_template.jinja").unlink(missing_ok=True)
     with pytest.raises(ModelLoadError, match="no chat template"):
-        load_model(ModelSpec(name_or_path=str(copy)))
+        load_model(ModelParams(name_or_path=str(copy)))

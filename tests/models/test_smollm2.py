@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from datarecipes.models import ModelSpec, build_preset, generate, load_model
+from datarecipes.models import ModelParams, build_preset, generate, load_model
 from datarecipes.models.presets import PresetError, preset_digest
 from datarecipes.training.sft import SFTParams, train_sft
 
@@ -37,7 +37,7 @@ def test_preset_is_an_ordinary_checkpoint_loaded_by_path(smollm2, preset_cache):
     assert path.name == preset_digest("smollm2-135m", seed=0)
     assert (path / "model.safetensors").stat().st_mtime_ns == stamp
     # The same directory by name_or_path gives the same model, like any hub checkpoint.
-    by_path = load_model(ModelSpec(name_or_path=str(path)))
+    by_path = load_model(ModelParams(name_or_path=str(path)))
     ids = smollm2.tokenizer("The capital of France is", return_tensors="pt")
     with torch.no_grad():
         assert torch.equal(smollm2.model(**ids).logits, by_path.model(**ids).logits)
@@ -81,7 +81,7 @@ def _parsed(text: str) -> dict | None:
 
 
 def test_a_few_lora_steps_teach_a_json_answer_format(preset_cache):
-    spec = ModelSpec.from_params(
+    spec = ModelParams.from_params(
         {"preset": "smollm2-135m", "preset_cache_dir": preset_cache,
          "lora": {"r": 8, "alpha": 16, "dropout": 0.0}}, where="test"
     )

@@ -19,7 +19,7 @@ from kedro.framework.startup import bootstrap_project
 
 from datarecipes.config import PARAMETER_SECTIONS, ParameterError, from_params
 from datarecipes.hooks import ParameterValidationHook, section_schema
-from datarecipes.models import ModelSpec
+from datarecipes.models import ModelParams
 from datarecipes.pipeline_registry import register_pipelines
 from tests.helpers import PROJECT_ROOT
 
@@ -83,13 +83,13 @@ def test_every_environment_validates_every_pipeline(conf, env):
 def test_gpu_environment_names_real_checkpoints_for_every_role(conf):
     params = _context(conf, env="gpu").params
     for role, entry in params["models"].items():
-        spec = ModelSpec.from_params(entry, where=f"gpu: models.{role}")
+        spec = ModelParams.from_params(entry, where=f"gpu: models.{role}")
         # The soft merge keeps base's preset beside gpu's checkpoint; the checkpoint wins.
         assert spec.preset is None and "/" in spec.name_or_path, role
 
 
-def _tabular_spec(context) -> ModelSpec:
-    return ModelSpec.from_params(
+def _tabular_spec(context) -> ModelParams:
+    return ModelParams.from_params(
         context.catalog.load("params:models.tabular_lm"), where="models.tabular_lm"
     )
 

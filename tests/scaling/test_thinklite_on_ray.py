@@ -14,8 +14,8 @@ import torch
 
 from datarecipes.config import from_params
 from datarecipes.executors import ExecutorParams, LocalExecutor, make_executor
-from datarecipes.mcts import MctsConfig, SelectionConfig, answer_accuracy
-from datarecipes.models import CheckpointDataset, ModelSpec, load_model
+from datarecipes.mcts import MctsParams, SelectionParams, answer_accuracy
+from datarecipes.models import CheckpointDataset, ModelParams, load_model
 from datarecipes.thinklite import (
     PolicySource,
     ThinkLiteEvalParams,
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 # Two actors of half a CPU each fit this 2-CPU Ray instance.
 RAY = {"kind": "ray", "ray": {"num_actors": 2, "num_cpus_per_actor": 0.5,
                               "num_cpus_per_preprocess_task": 0.5}}
-CONFIG = MctsConfig(max_iterations=2, num_children=2, max_steps=2, max_step_tokens=8)
+CONFIG = MctsParams(max_iterations=2, num_children=2, max_steps=2, max_step_tokens=8)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def world(tmp_path_factory):
     questions = questions.sample(n=10, random_state=0).reset_index(drop=True)
     # The random-init preset answers every question with the same newlines; noise on its
     # weights makes answers differ per question, so equal tables mean equal generations.
-    loaded = load_model(ModelSpec(preset="tiny-vlm", preset_cache_dir=str(root / "presets")))
+    loaded = load_model(ModelParams(preset="tiny-vlm", preset_cache_dir=str(root / "presets")))
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for weight in loaded.model.parameters():
@@ -57,7 +57,7 @@ def world(tmp_path_factory):
 
 
 def _source(checkpoint: str) -> PolicySource:
-    return PolicySource.of(checkpoint, ModelSpec(preset="tiny-vlm"))
+    return PolicySource.of(checkpoint, ModelParams(preset="tiny-vlm"))
 
 
 def _run(executor: dict | None = None, **kwargs) -> ThinkLiteMctsParams:
@@ -113,7 +113,7 @@ def test_ray_resumes_an_interrupted_local_search(ray_instance, world, local_diff
 def test_accuracy_baseline_and_evaluation_on_ray_equal_local(ray_instance, world):
     questions, checkpoint = world
     source = _source(checkpoint)
-    config = SelectionConfig(strategy="accuracy", num_answers=2, max_answer_tokens=8)
+    config = SelectionParams(strategy="accuracy", num_answers=2, max_answer_tokens=8)
     ray_executor = make_executor(from_params(ExecutorParams, RAY, where="test"))
     rows = mcts_rows(questions)
     local = answer_accuracy(rows, source.step_policy, config, batch_size=4,
@@ -159,7 +159,7 @@ def test_scripted_search_on_ray_keeps_every_record_field(ray_instance, tmp_path)
              "question_type": "count", "options": ["7", "0"] if i % 2 else None}
             for i in range(9)]
     rows[5]["answer"] = None  # bad input: kept with its reason
-    config = MctsConfig(max_iterations=4)
+    config = MctsParams(max_iterations=4)
     ray.cloudpickle.register_pickle_by_value(fakes)
     try:
         executor = make_executor(from_params(ExecutorParams, RAY, where="test"))

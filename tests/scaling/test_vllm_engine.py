@@ -23,7 +23,7 @@ from datarecipes.engines import (
 from datarecipes.engines.vllm import EngineError, VllmEngine
 from datarecipes.mcts.policy import HFPolicy, Policy, StepRequest
 from datarecipes.models.factory import load_processor
-from datarecipes.models.spec import ModelSpec
+from datarecipes.models.spec import ModelParams
 from tests.scaling.fake_vllm import FakeLLM, FakeSamplingParams, digest
 
 
@@ -45,14 +45,14 @@ def presets(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lm_processor(presets):
-    processor, kind, path = load_processor(ModelSpec(preset="tiny-lm", preset_cache_dir=presets))
+    processor, kind, path = load_processor(ModelParams(preset="tiny-lm", preset_cache_dir=presets))
     assert kind == "lm"
     return processor, path
 
 
 @pytest.fixture(scope="module")
 def vlm_processor(presets):
-    processor, kind, path = load_processor(ModelSpec(preset="tiny-vlm", preset_cache_dir=presets))
+    processor, kind, path = load_processor(ModelParams(preset="tiny-vlm", preset_cache_dir=presets))
     assert kind == "vlm"
     return processor, path
 
@@ -206,7 +206,7 @@ def test_thinklite_grpo_config_follows_the_generation_block(tmp_path, vllm_impor
 
 
 def test_engine_kwargs_carry_the_spec_and_prefix_caching(vllm_importable):
-    spec = ModelSpec(name_or_path="Qwen/Qwen2.5-VL-7B-Instruct", dtype="bfloat16",
+    spec = ModelParams(name_or_path="Qwen/Qwen2.5-VL-7B-Instruct", dtype="bfloat16",
                      max_pixels=1_003_520, extra_from_pretrained={"revision": "abc"})
     kwargs = vllm_engine_kwargs(spec, "/ckpt", "vlm", GenerationParams(engine="vllm"))
     assert kwargs["model"] == "/ckpt" and kwargs["dtype"] == "bfloat16"
@@ -214,12 +214,12 @@ def test_engine_kwargs_carry_the_spec_and_prefix_caching(vllm_importable):
     assert kwargs["limit_mm_per_prompt"] == {"image": 1}
     assert kwargs["mm_processor_kwargs"] == {"max_pixels": 1_003_520}
     assert kwargs["trust_remote_code"] is False
-    lm = vllm_engine_kwargs(ModelSpec(preset="tiny-lm"), "/p", "lm", GenerationParams())
+    lm = vllm_engine_kwargs(ModelParams(preset="tiny-lm"), "/p", "lm", GenerationParams())
     assert "limit_mm_per_prompt" not in lm and "max_model_len" not in lm
 
 
 def test_engine_switch(presets):
-    spec = ModelSpec(preset="tiny-lm", preset_cache_dir=presets, device="cpu")
+    spec = ModelParams(preset="tiny-lm", preset_cache_dir=presets, device="cpu")
     assert isinstance(load_generator(spec, GenerationParams()), HFEngine)
     assert isinstance(load_step_policy(spec, GenerationParams()), HFPolicy)
     try:

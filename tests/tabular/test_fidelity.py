@@ -15,7 +15,7 @@ import pytest
 
 from datarecipes.tabular.baselines import fit_predict_baseline
 from datarecipes.tabular.evaluate import (
-    Protocol,
+    EvalProtocolParams,
     RefusedTable,
     evaluate_baselines,
     evaluate_icl,
@@ -23,11 +23,11 @@ from datarecipes.tabular.evaluate import (
     prompt_chunks,
     summary_metrics,
 )
-from datarecipes.tabular.serialize import PromptFormat, build_messages, encode_values
+from datarecipes.tabular.serialize import PromptFormatParams, build_messages, encode_values
 from datarecipes.tabular.tables import Table
 from tests.tabular import reference_mlm as ref
 
-REFERENCE = PromptFormat.reference()
+REFERENCE = PromptFormatParams.reference()
 
 
 def _table(n: int = 230, k: int = 5, n_classes: int = 3, seed: int = 0, integer: bool = True,
@@ -61,8 +61,8 @@ def test_reference_prompt_is_byte_identical_including_nan_and_constant_columns()
     ours = build_messages(shots, y_shots, test, y_test, fmt=REFERENCE)
     # a frame with a float column prints every code as "500.0" in the reference
     assert ".0," in expected[1]["content"]
-    ours_float = build_messages(shots, y_shots, test, y_test,
-                                fmt=PromptFormat(**{**REFERENCE.__dict__, "float_codes": True}))
+    float_fmt = PromptFormatParams(**{**REFERENCE.__dict__, "float_codes": True})
+    ours_float = build_messages(shots, y_shots, test, y_test, fmt=float_fmt)
     assert ours_float == expected
     assert ours != expected  # our default for integer CSVs, next test
 
@@ -83,8 +83,8 @@ def test_reference_prompt_of_an_integer_table_and_its_answer():
 def test_std_ddof_is_the_reference_sample_std():
     shots = np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [7.0]])
     test = np.array([[7.0]])
-    _, t0 = encode_values(shots, test, PromptFormat(std_ddof=0))
-    _, t1 = encode_values(shots, test, PromptFormat(std_ddof=1))
+    _, t0 = encode_values(shots, test, PromptFormatParams(std_ddof=0))
+    _, t1 = encode_values(shots, test, PromptFormatParams(std_ddof=1))
     z0, z1 = 3.5 / np.std(shots, ddof=0), 3.5 / np.std(shots, ddof=1)
     assert t0[0, 0] == int(z0 * 120 + 500) and t1[0, 0] == int(z1 * 120 + 500)
     assert t0[0, 0] != t1[0, 0]  # ~7 % apart in z at 8 shots
@@ -93,8 +93,8 @@ def test_std_ddof_is_the_reference_sample_std():
 @pytest.mark.parametrize("n_shots,seed", [(8, 40), (32, 41)])
 def test_reference_protocol_draws_the_reference_chunks_seed_for_seed(n_shots, seed):
     table, df = _table(n=330)
-    plan = plan_table(table, [n_shots], protocol=Protocol.reference())
-    ours = list(prompt_chunks(plan, n_shots, seed, 50, Protocol.reference()))
+    plan = plan_table(table, [n_shots], protocol=EvalProtocolParams.reference())
+    ours = list(prompt_chunks(plan, n_shots, seed, 50, EvalProtocolParams.reference()))
     expected = ref.chunks(df, 42, seed, n_shots)
     assert len(ours) == len(expected) == 1 + (len(df) // 5 - 1) // 50
     for chunk, (x_train, y_train, x_test, y_test) in zip(ours, expected):
@@ -115,7 +115,7 @@ def test_reference_evaluation_prompts_are_the_reference_prompts():
         seen.append(prompts)
         return ["[]"] * len(prompts)
 
-    evaluate_icl(spy, [table], [8], protocol=Protocol.reference(), fmt=REFERENCE)
+    evaluate_icl(spy, [table], [8], protocol=EvalProtocolParams.reference(), fmt=REFERENCE)
     for run, seed in zip(seen, (40, 41)):
         expected = [ref.prompt_messages(xtr, xte, ytr, yte)[:2]
                     for xtr, ytr, xte, yte in ref.chunks(df, 42, seed, 8)]
@@ -147,7 +147,7 @@ def test_reference_xgboost_falls_back_to_the_majority_when_the_test_has_an_unsee
 def test_reference_baseline_protocol_votes_over_seeds():
     table, _ = _table(n=180, n_classes=2)
     out = evaluate_baselines([table], [8, 32], ["random_forest", "knn", "xgboost"],
-                             protocol=Protocol.reference(), hyperparameters="reference")
+                             protocol=EvalProtocolParams.reference(), hyperparameters="reference")
     assert set(out["method"]) == {"random_forest", "knn", "xgboost"}
     assert (out["accuracy"] > 0.55).all() and out["auc"].notna().all()
 
@@ -185,7 +185,7 @@ def test_auc_from_probabilities_uses_the_predictor_probabilities():
 
     table, _ = _table(n=150, k=3, n_classes=2)
     plan = plan_table(table, [8])
-    chunks = [plan.test[c.test_pos] for c in prompt_chunks(plan, 8, 40, 50, Protocol())]
+    chunks = [plan.test[c.test_pos] for c in prompt_chunks(plan, 8, 40, 50, EvalProtocolParams())]
 
     def predict(prompts):  # a constant label, but the probability of class 1 is the truth
         return [Answer(json.dumps([{"id": i, "label": 0} for i in range(len(rows))]),
@@ -193,7 +193,7 @@ def test_auc_from_probabilities_uses_the_predictor_probabilities():
 
     votes, _ = evaluate_icl(predict, [table], [8], shuffle_seeds=[40])
     probs, _ = evaluate_icl(predict, [table], [8], shuffle_seeds=[40],
-                            protocol=Protocol(auc_from="probabilities"))
+                            protocol=EvalProtocolParams(auc_from="probabilities"))
     assert votes["auc"].iloc[0] == pytest.approx(0.5)  # constant vote shares
     assert probs["auc"].iloc[0] == pytest.approx(1.0)
     assert votes["accuracy"].iloc[0] == probs["accuracy"].iloc[0]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from datarecipes.config import ParameterError, from_params
-from datarecipes.models import ModelSpec, load_model
+from datarecipes.models import ModelParams, load_model
 from datarecipes.pipelines.scm.lm_nodes import evaluate_tabular_lm
 from datarecipes.tabular.lm_predict import parse_predictions
 from datarecipes.tabular.lm_scoring import (
@@ -28,7 +28,7 @@ from datarecipes.tabular.tables import Table
 def tiny_lm(tmp_path_factory):
     torch.set_num_threads(2)
     cache = str(tmp_path_factory.mktemp("presets"))
-    return load_model(ModelSpec(preset="tiny-lm", preset_cache_dir=cache))
+    return load_model(ModelParams(preset="tiny-lm", preset_cache_dir=cache))
 
 
 def _prompt(seed: int, n_classes: int = 3, shots: int = 12, tests: int = 5):
@@ -143,9 +143,9 @@ def test_generation_mode_is_validated():
 
 
 def test_reference_format_prompts_are_scored_in_the_reference_answer_format(tiny_lm):
-    from datarecipes.tabular.serialize import PromptFormat
+    from datarecipes.tabular.serialize import PromptFormatParams
 
-    fmt = PromptFormat.reference()
+    fmt = PromptFormatParams.reference()
     rng = np.random.default_rng(2)
     x = rng.normal(size=(16, 3))
     messages = build_messages(x[:12], np.arange(12) % 3, x[12:], fmt=fmt)

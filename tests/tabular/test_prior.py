@@ -12,14 +12,14 @@ from sklearn.model_selection import cross_val_score
 
 from datarecipes.config import ParameterError
 from datarecipes.tabular.prior import (
-    PriorSettings,
+    PriorParams,
     generate_task,
     generate_tasks,
     prior_summary,
 )
 from datarecipes.tabular.scm_layers import random_tree_ensemble, robust_standardize
 
-SMALL = PriorSettings(n_rows=256, batch_size=16)
+SMALL = PriorParams(n_rows=256, batch_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_tasks_respect_the_prior_ranges(tasks):
 
 
 def test_mix_and_class_shares_follow_the_settings():
-    cfgs = [t.config for t in generate_tasks(300, seed=1, settings=PriorSettings(n_rows=64,
+    cfgs = [t.config for t in generate_tasks(300, seed=1, settings=PriorParams(n_rows=64,
                                                                                 max_classes=4))]
     mlp = np.mean([c["kind"] == "mlp" for c in cfgs])
     binary = np.mean([c["n_classes"] == 2 for c in cfgs])
@@ -60,14 +60,14 @@ def test_task_depends_only_on_seed_and_index(tasks):
     alone = generate_task(3, 37, SMALL)
     assert np.array_equal(alone.X, tasks[37].X) and np.array_equal(alone.y, tasks[37].y)
     assert alone.config == tasks[37].config
-    offset = generate_tasks(5, seed=3, settings=PriorSettings(n_rows=256, batch_size=3), start=35)
+    offset = generate_tasks(5, seed=3, settings=PriorParams(n_rows=256, batch_size=3), start=35)
     assert np.array_equal(offset[2].X, tasks[37].X)
     other = generate_task(4, 37, SMALL)
     assert not (other.X.shape == alone.X.shape and np.array_equal(other.X, alone.X))
 
 
 def test_workers_give_the_same_tasks():
-    settings = PriorSettings(n_rows=128, batch_size=4)
+    settings = PriorParams(n_rows=128, batch_size=4)
     one = generate_tasks(8, seed=5, settings=settings)
     two = generate_tasks(8, seed=5, settings=settings, workers=2)
     for a, b in zip(one, two):
@@ -76,7 +76,7 @@ def test_workers_give_the_same_tasks():
 
 def test_degenerate_tasks_are_redrawn_not_returned():
     # up to 8 classes in 64 rows: many draws leave a class with < 2 rows and are redrawn
-    settings = PriorSettings(n_rows=64, max_classes=8, binary_share=0.0, min_features=5,
+    settings = PriorParams(n_rows=64, max_classes=8, binary_share=0.0, min_features=5,
                              max_features=6)
     tasks = generate_tasks(30, seed=0, settings=settings)
     assert sum(t.config["attempt"] for t in tasks) > 0
@@ -86,7 +86,7 @@ def test_degenerate_tasks_are_redrawn_not_returned():
 
 
 def test_hopeless_settings_fail_naming_the_task():
-    settings = PriorSettings(n_rows=40, max_classes=10, binary_share=0.0, max_attempts=1)
+    settings = PriorParams(n_rows=40, max_classes=10, binary_share=0.0, max_attempts=1)
     with pytest.raises(RuntimeError, match=r"task \d+ \(seed 0\) was degenerate"):
         generate_tasks(20, seed=0, settings=settings)
 
@@ -124,4 +124,4 @@ def test_robust_standardize_clips_outliers():
 
 def test_prior_settings_are_checked():
     with pytest.raises(ParameterError, match="min_features"):
-        PriorSettings(min_features=10, max_features=5)
+        PriorParams(min_features=10, max_features=5)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from datarecipes.tabular.context import PromptTooLongError, fit_to_context, prompt_token_count
-from datarecipes.tabular.prior import PriorSettings, generate_tasks
+from datarecipes.tabular.prior import PriorParams, generate_tasks
 from datarecipes.tabular.serialize import (
     SYSTEM_PROMPT,
     build_messages,
@@ -114,7 +114,7 @@ def test_fewer_shots_fallback_fits_and_never_truncates():
 
 
 def test_sft_records_are_conversations_split_by_task():
-    tasks = generate_tasks(10, seed=0, settings=PriorSettings(n_rows=128))
+    tasks = generate_tasks(10, seed=0, settings=PriorParams(n_rows=128))
     train, val = build_sft_records(tasks, [8, 16, 32], test_rows=5, seed=0, val_fraction=0.2)
     assert len(train) == 8 and len(val) == 2
     assert {r["meta"]["task"] for r in val} == {8, 9}
@@ -129,7 +129,7 @@ def test_sft_records_are_conversations_split_by_task():
 
 
 def test_rf_teacher_answers_differ_from_truth_somewhere():
-    tasks = generate_tasks(6, seed=2, settings=PriorSettings(n_rows=128))
+    tasks = generate_tasks(6, seed=2, settings=PriorParams(n_rows=128))
     truth, _ = build_sft_records(tasks, [8], test_rows=40, seed=0, val_fraction=0.0)
     taught, _ = build_sft_records(tasks, [8], test_rows=40, seed=0, val_fraction=0.0,
                                   teacher=True)
@@ -139,7 +139,7 @@ def test_rf_teacher_answers_differ_from_truth_somewhere():
 
 
 def test_sft_answers_only_use_labels_shown_in_the_prompt():
-    tasks = generate_tasks(12, seed=4, settings=PriorSettings(n_rows=128))
+    tasks = generate_tasks(12, seed=4, settings=PriorParams(n_rows=128))
     train, _ = build_sft_records(tasks, [16, 32], test_rows=20, seed=0, val_fraction=0.0)
     for r in train:
         shown = json.loads(re.search(r"Label set = (\[[\d, ]*\])", r["messages"][1]["content"])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from datarecipes.config import ParameterError, from_params
-from datarecipes.models import ModelSpec, load_model
+from datarecipes.models import ModelParams, load_model
 from datarecipes.pipelines.scm.lm_nodes import train_tabular_lm
 from datarecipes.tabular.params import ScmTrainingParams
 from datarecipes.tabular.serialize import build_messages
@@ -38,7 +38,7 @@ def test_stage_plan_splits_the_records_and_sets_each_stage_rate_and_warmup():
 
 def test_stages_train_one_after_the_other_at_their_own_rates(tmp_path):
     torch.set_num_threads(2)
-    base = load_model(ModelSpec(preset="tiny-lm", preset_cache_dir=str(tmp_path)))
+    base = load_model(ModelParams(preset="tiny-lm", preset_cache_dir=str(tmp_path)))
     before = {k: v.clone() for k, v in base.model.state_dict().items()}
     rng = np.random.default_rng(0)
     records = []

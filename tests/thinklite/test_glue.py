@@ -13,7 +13,7 @@ from PIL import Image
 
 from datarecipes.config import ParameterError, from_params
 from datarecipes.executors import ExecutorParams
-from datarecipes.mcts import MctsConfig
+from datarecipes.mcts import MctsParams
 from datarecipes.pipelines.thinklite.nodes import compare_strategies, select_training_set
 from datarecipes.thinklite import AblationParams, ThinkLiteMctsParams, policy_fingerprint
 from datarecipes.thinklite.datasets import DirectoryDataset, ThinkLiteBenchmarksDataset
@@ -63,14 +63,14 @@ def test_directory_dataset_hands_out_the_path(tmp_path):
 def test_search_key_changes_with_weights_settings_and_pool():
     model = torch.nn.Linear(4, 4)
     before = policy_fingerprint(model)
-    config, run, ids = MctsConfig(max_iterations=2), ThinkLiteMctsParams(), ["a", "b"]
+    config, run, ids = MctsParams(max_iterations=2), ThinkLiteMctsParams(), ["a", "b"]
     key = search_key(before, config, run, ids)
     assert key == search_key(policy_fingerprint(model), config, run, ids)  # resumable
     with torch.no_grad():
         model.weight[0, 0] += 1e-3
     assert policy_fingerprint(model) != before
     assert search_key(policy_fingerprint(model), config, run, ids) != key
-    assert search_key(before, MctsConfig(max_iterations=3), run, ids) != key
+    assert search_key(before, MctsParams(max_iterations=3), run, ids) != key
     assert search_key(before, config, run, ["a"]) != key
     # where the search runs is not what it finds: a Ray run resumes a local one
     on_ray = ThinkLiteMctsParams(executor=ExecutorParams(kind="ray"))
@@ -152,7 +152,7 @@ def test_policy_fingerprint_follows_checkpoint_bytes_and_settings_that_change_sa
 def test_evaluation_loads_the_policy_once_for_every_set():
     from dataclasses import dataclass
 
-    from datarecipes.models import ModelSpec
+    from datarecipes.models import ModelParams
     from datarecipes.thinklite import PolicySource, ThinkLiteEvalParams, evaluate_policy
 
     loads = []
@@ -179,7 +179,7 @@ def test_evaluation_loads_the_policy_once_for_every_set():
         })
 
     benchmarks = {"b1": questions(3, "b"), "b2": questions(5, "c")}
-    table, metrics = evaluate_policy(CountingSource(ModelSpec(preset="tiny-vlm")),
+    table, metrics = evaluate_policy(CountingSource(ModelParams(preset="tiny-vlm")),
                                      questions(6, "h"), benchmarks,
                                      ThinkLiteEvalParams(batch_size=4))
     assert loads == [1]

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from datarecipes.kernels import integration
-from datarecipes.models import ModelSpec, load_model
-from datarecipes.models.spec import LoraSpec
+from datarecipes.models import ModelParams, load_model
+from datarecipes.models.spec import LoraParams
 from datarecipes.training import grpo
 from tests.training.synthetic import write_shapes_dataset
 
@@ -53,7 +53,7 @@ def _text_questions():
 
 
 def _one_step(preset, cache, lora, records, image_root, lm_head):
-    spec = ModelSpec(preset=preset, preset_cache_dir=cache, lora=lora)
+    spec = ModelParams(preset=preset, preset_cache_dir=cache, lora=lora)
     params = grpo.GRPOParams(
         max_steps=1, num_generations=4, per_device_train_batch_size=4, max_completion_length=8,
         learning_rate=LR, temperature=0.9, beta=0.01, seed=0, lm_head=lm_head,
@@ -66,9 +66,9 @@ def _one_step(preset, cache, lora, records, image_root, lm_head):
     ("preset", "lora"),
     [
         ("tiny-vlm", None),
-        ("tiny-vlm", LoraSpec(r=4, alpha=8, dropout=0.0)),
+        ("tiny-vlm", LoraParams(r=4, alpha=8, dropout=0.0)),
         ("tiny-lm", None),
-        ("tiny-lm", LoraSpec(r=4, alpha=8, dropout=0.0)),
+        ("tiny-lm", LoraParams(r=4, alpha=8, dropout=0.0)),
     ],
     ids=["vlm-full", "vlm-lora", "lm-full", "lm-lora"],
 )
@@ -78,7 +78,7 @@ def test_chunked_head_runs_in_the_loss_and_matches_trl(
     torch.manual_seed(0)
     image_root, records = image_questions if preset == "tiny-vlm" else (None, _text_questions())
     base = {k: v.clone() for k, v in load_model(
-        ModelSpec(preset=preset, preset_cache_dir=preset_cache)).model.state_dict().items()}
+        ModelParams(preset=preset, preset_cache_dir=preset_cache)).model.state_dict().items()}
 
     chunked, _ = _one_step(preset, preset_cache, lora, records, image_root, "chunked")
     # the policy (with gradients) and the reference model (beta > 0) both went through the kernel

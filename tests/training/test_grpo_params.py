@@ -73,10 +73,10 @@ def test_new_grpo_fields_are_checked(key, value, message):
 
 
 def test_freeze_vision_tower_stops_only_the_vision_encoder(preset_cache):
-    from datarecipes.models import ModelSpec, load_model
+    from datarecipes.models import ModelParams, load_model
     from datarecipes.training.grpo import freeze_vision_tower
 
-    model = load_model(ModelSpec(preset="tiny-vlm", preset_cache_dir=preset_cache)).model
+    model = load_model(ModelParams(preset="tiny-vlm", preset_cache_dir=preset_cache)).model
     before = {n for n, p in model.named_parameters() if p.requires_grad}
     frozen = freeze_vision_tower(model)
     after = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -93,12 +93,12 @@ def test_full_finetuning_ignores_the_spec_lora_and_trains_the_vision_tower(
     moves every weight that has a gradient, so this holds even before any reward is earned."""
     import torch
 
-    from datarecipes.models import LoraSpec, ModelSpec, load_model
+    from datarecipes.models import LoraParams, ModelParams, load_model
     from datarecipes.training.grpo import train_grpo
     from tests.training.synthetic import write_shapes_dataset
 
     records = write_shapes_dataset(tmp_path, 4, seed=0)
-    spec = ModelSpec(preset="tiny-vlm", preset_cache_dir=preset_cache, lora=LoraSpec(r=4))
+    spec = ModelParams(preset="tiny-vlm", preset_cache_dir=preset_cache, lora=LoraParams(r=4))
     loaded = load_model(spec)
     before = {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}
     params = GRPOParams(finetuning="full", freeze_vision_tower=freeze, max_steps=1,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from datarecipes.models import ModelSpec
+from datarecipes.models import ModelParams
 from datarecipes.training.grpo import GRPOParams, train_grpo
 from datarecipes.training.sft import SFTParams, train_sft
 from tests.training.evaluation import EvalParams, evaluate, majority_baseline
@@ -31,7 +31,7 @@ def sft_result(shapes, preset_cache):
     params = SFTParams(max_steps=150, per_device_train_batch_size=16, learning_rate=3e-3,
                        lr_scheduler_type="constant_with_warmup", warmup_steps=5,
                        logging_steps=10, max_length=128, seed=0)
-    spec = ModelSpec(preset="tiny-vlm", preset_cache_dir=preset_cache)
+    spec = ModelParams(preset="tiny-vlm", preset_cache_dir=preset_cache)
     return train_sft(spec, train, params, image_root=root)
 
 

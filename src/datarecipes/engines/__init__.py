@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from datarecipes.mcts.policy import Policy
     from datarecipes.models.conversations import Conversation, ImageLike
     from datarecipes.models.factory import LoadedModel
-    from datarecipes.models.spec import ModelSpec
+    from datarecipes.models.spec import ModelParams
 
 __all__ = [
     "GenerationParams",
@@ -159,7 +159,7 @@ class HFEngine:
         return generate(self.loaded, batch, images, **sampling)
 
 
-def load_generator(spec: ModelSpec, params: GenerationParams) -> TextEngine:
+def load_generator(spec: ModelParams, params: GenerationParams) -> TextEngine:
     """The model of ``spec`` on the engine ``params.engine`` names."""
     if params.engine == "vllm":
         return VllmEngine.from_spec(spec, params)
@@ -168,7 +168,7 @@ def load_generator(spec: ModelSpec, params: GenerationParams) -> TextEngine:
     return HFEngine(load_model(spec))
 
 
-def load_step_policy(spec: ModelSpec, params: GenerationParams) -> Policy:
+def load_step_policy(spec: ModelParams, params: GenerationParams) -> Policy:
     """The MCTS step policy of ``spec`` on the engine ``params.engine`` names."""
     if params.engine == "vllm":
         return VllmEngine.from_spec(spec, params)

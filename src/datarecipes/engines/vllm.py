@@ -35,7 +35,7 @@ from datarecipes.models.generation import render_prompts
 if TYPE_CHECKING:
     from datarecipes.engines import GenerationParams
     from datarecipes.mcts.policy import Generation, StepRequest
-    from datarecipes.models.spec import ModelSpec
+    from datarecipes.models.spec import ModelParams
 
 #: ``generation.engine`` → nothing extra for ``hf``; these ``GRPOConfig`` fields for ``vllm``.
 GRPO_VLLM_FIELDS = (
@@ -57,7 +57,7 @@ class _TemplateSource:
     path: str
 
 
-def vllm_engine_kwargs(spec: ModelSpec, path: str, kind: str, params: GenerationParams
+def vllm_engine_kwargs(spec: ModelParams, path: str, kind: str, params: GenerationParams
                        ) -> dict[str, Any]:
     """Keyword arguments of ``vllm.LLM`` for model ``spec`` (loaded from ``path``)."""
     kwargs: dict[str, Any] = {
@@ -136,7 +136,7 @@ class VllmEngine:
         self.use_tqdm = use_tqdm
 
     @classmethod
-    def from_spec(cls, spec: ModelSpec, params: GenerationParams) -> VllmEngine:
+    def from_spec(cls, spec: ModelParams, params: GenerationParams) -> VllmEngine:
         """Start vLLM on the checkpoint of ``spec`` (hub id, directory or preset)."""
         try:
             from vllm import LLM

@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from datarecipes.config import parameters_section, require
-from datarecipes.mcts import SelectionConfig
+from datarecipes.mcts import SelectionParams
 
 #: The arms the issue asks for: ThinkLite's rule, its two controls, the whole pool and the
 #: diversity-aware hard set.
 DEFAULT_ARMS: tuple[str, ...] = ("mcts", "random", "accuracy", "all", "diverse")
 
 
-def _default_selection() -> dict[str, SelectionConfig]:
+def _default_selection() -> dict[str, SelectionParams]:
     return {
-        "mcts": SelectionConfig(strategy="mcts"),
-        "random": SelectionConfig(strategy="random"),
-        "accuracy": SelectionConfig(strategy="accuracy"),
-        "all": SelectionConfig(strategy="all"),
-        "diverse": SelectionConfig(strategy="diverse"),
+        "mcts": SelectionParams(strategy="mcts"),
+        "random": SelectionParams(strategy="random"),
+        "accuracy": SelectionParams(strategy="accuracy"),
+        "all": SelectionParams(strategy="all"),
+        "diverse": SelectionParams(strategy="diverse"),
     }
 
 
@@ -40,7 +40,7 @@ class ExperimentParams:
     #: Seed of the bootstrap (same runs, same intervals).
     bootstrap_seed: int = 0
     #: Arm → its ``hard_sample_selection`` settings (their ``seed`` is replaced per seed).
-    selection: dict[str, SelectionConfig] = field(default_factory=_default_selection)
+    selection: dict[str, SelectionParams] = field(default_factory=_default_selection)
 
     def __post_init__(self) -> None:
         require(bool(self.arms), "arms must name at least one arm")

@@ -248,9 +248,9 @@ def vlm_generate_factory(
     tokens, one user turn per prompt with the pair's image.
     """
     from datarecipes.config import from_params
-    from datarecipes.models import ModelSpec
+    from datarecipes.models import ModelParams
 
-    spec = ModelSpec.from_params(scorer, where="parameters_models.yml: models.scorer")
+    spec = ModelParams.from_params(scorer, where="parameters_models.yml: models.scorer")
     engine = generation if isinstance(generation, GenerationParams) else from_params(
         GenerationParams, generation or {}, where="parameters_models.yml: generation")
     factory = functools.partial(_vlm_generate_fn, spec, engine, max_new_tokens)

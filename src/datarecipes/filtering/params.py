@@ -15,7 +15,7 @@ from datarecipes.filtering.shards import ShardParams
 
 
 @dataclass(frozen=True)
-class SplitRoles:
+class SplitRolesParams:
     """Which split of the world plays which part (disjoint images)."""
 
     #: Clean pairs of this split train the scoring CLIP (the stand-in for a CLIP/DFN
@@ -157,7 +157,7 @@ class FilteringParams:
     #: Root that the world's relative ``image_path`` values resolve against.
     world_root: str = "data/01_raw/filtering_world"
     #: Split roles.
-    splits: SplitRoles = field(default_factory=SplitRoles)
+    splits: SplitRolesParams = field(default_factory=SplitRolesParams)
     #: Executor of batch inference.
     executor: ExecutorParams = field(default_factory=ExecutorParams)
     #: The scoring CLIP.

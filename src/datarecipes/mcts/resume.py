@@ -29,7 +29,7 @@ from datarecipes.fingerprint import digest
 from datarecipes.io.atomic import atomic_write_text
 from datarecipes.mcts.policy import Policy
 from datarecipes.mcts.samples import parse_samples
-from datarecipes.mcts.search import MctsConfig, MctsRecord, Reward, mcts_difficulty
+from datarecipes.mcts.search import MctsParams, MctsRecord, Reward, mcts_difficulty
 from datarecipes.mcts.workers import as_factory, batch_rows, rows_frame
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def _refuse_partition(path: Path, found: list[str], expected: list[str]) -> None
     raise ResumeError(f"{path}: holds samples {found[:3]}… but this partition is {expected[:3]}…")
 
 
-def _manifest(config: MctsConfig, batch_size: int, ids: Sequence[str], reward: str) -> dict:
+def _manifest(config: MctsParams, batch_size: int, ids: Sequence[str], reward: str) -> dict:
     ids_digest = digest("\n".join(ids), length=None)
     return {
         "config": dataclasses.asdict(config),
@@ -85,7 +85,7 @@ def _check_manifest(output_dir: Path, manifest: dict) -> None:
 def run_mcts_difficulty(
     rows: Sequence[Mapping[str, Any]],
     policy: Policy | Callable[[], Policy],
-    config: MctsConfig,
+    config: MctsParams,
     output_dir: str | Path,
     *,
     batch_size: int = 16,
@@ -165,7 +165,7 @@ def _reward_name(reward: Any) -> str:
 
 def _partition_scorer(
     policy_factory: Callable[[], Policy],
-    config: MctsConfig,
+    config: MctsParams,
     reward_factory: Callable[[], Reward | None],
     strict: bool,
 ) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
@@ -184,7 +184,7 @@ def _partition_scorer(
 def _score_partition(
     rows: Sequence[Mapping[str, Any]],
     policy: Policy,
-    config: MctsConfig,
+    config: MctsParams,
     reward: Reward | None,
     strict: bool,
 ) -> list[MctsRecord]:

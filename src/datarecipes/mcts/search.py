@@ -30,7 +30,7 @@ from datarecipes.mcts.tree import Node, backpropagate, select_leaf
 
 @parameters_section("mcts_difficulty")
 @dataclass(frozen=True)
-class MctsConfig:
+class MctsParams:
     """Search settings; defaults are ThinkLite-VL's."""
 
     #: Iteration budget per sample; the search stops at the first correct rollout.
@@ -173,7 +173,7 @@ class _Tree:
 def mcts_difficulty(
     samples: Sequence[MctsSample],
     policy: Policy,
-    config: MctsConfig,
+    config: MctsParams,
     reward: Reward | None = None,
 ) -> list[MctsRecord]:
     """Search all ``samples`` in lock step and return one record per sample, in order.

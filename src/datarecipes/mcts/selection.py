@@ -39,7 +39,7 @@ Strategy = Literal["mcts", "accuracy", "random", "all", "diverse"]
 
 @parameters_section("hard_sample_selection")
 @dataclass(frozen=True)
-class SelectionConfig:
+class SelectionParams:
     """Which samples go on to GRPO training."""
 
     #: ``mcts`` (ThinkLite), ``accuracy`` (baseline), ``random`` (same count as mcts), ``all``,
@@ -97,7 +97,7 @@ class SelectionConfig:
 def answer_accuracy(
     rows: Sequence[Mapping[str, Any]],
     policy: Policy | Callable[[], Policy],
-    config: SelectionConfig,
+    config: SelectionParams,
     *,
     batch_size: int = 16,
     reward: Reward | Callable[[], Reward] | None = None,
@@ -130,7 +130,7 @@ def answer_accuracy(
 
 def _accuracy_scorer(
     policy_factory: Callable[[], Policy],
-    config: SelectionConfig,
+    config: SelectionParams,
     reward_factory: Callable[[], Reward | None],
 ) -> Callable[[Mapping[str, Any]], dict[str, np.ndarray]]:
     """The batch function of one executor worker: builds policy and reward once."""
@@ -179,7 +179,7 @@ def mcts_hard_mask(difficulty: pd.DataFrame, iters_threshold: int) -> pd.Series:
 
 def select_hard_samples(
     samples: pd.DataFrame,
-    config: SelectionConfig,
+    config: SelectionParams,
     *,
     difficulty: pd.DataFrame | None = None,
     accuracy: pd.DataFrame | None = None,

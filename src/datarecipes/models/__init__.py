@@ -10,16 +10,16 @@ from datarecipes.models.conversations import (
 from datarecipes.models.factory import LoadedModel, ModelLoadError, load_model, lora_config
 from datarecipes.models.generation import generate
 from datarecipes.models.presets import build_preset, preset_names
-from datarecipes.models.spec import LoraSpec, ModelsParams, ModelSpec
+from datarecipes.models.spec import LoraParams, ModelParams, ModelsParams
 
 __all__ = [
     "BadSampleError",
     "CheckpointDataset",
     "Conversation",
     "LoadedModel",
-    "LoraSpec",
+    "LoraParams",
     "ModelLoadError",
-    "ModelSpec",
+    "ModelParams",
     "ModelsParams",
     "build_preset",
     "generate",

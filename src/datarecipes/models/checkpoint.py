@@ -17,7 +17,7 @@ from kedro.io import AbstractDataset, DatasetError
 
 from datarecipes.io.atomic import atomic_path
 from datarecipes.models.factory import LoadedModel, load_model
-from datarecipes.models.spec import ModelSpec
+from datarecipes.models.spec import ModelParams
 
 
 def merge_lora(model: Any) -> Any:
@@ -42,7 +42,7 @@ class CheckpointDataset(AbstractDataset[Any, Any]):
 
     ``save`` takes a :class:`LoadedModel` (or the path of a checkpoint directory, copied in).
     ``load`` returns the directory path (``load_as: path``, the default: the consumer builds
-    its own :class:`ModelSpec` from it) or a :class:`LoadedModel` (``load_as: model``, with
+    its own :class:`ModelParams` from it) or a :class:`LoadedModel` (``load_as: model``, with
     ``spec`` overrides such as ``dtype``)::
 
         sft_checkpoint:
@@ -69,7 +69,7 @@ class CheckpointDataset(AbstractDataset[Any, Any]):
             raise DatasetError(f"checkpoint directory {str(self._path)!r} does not exist")
         if self._load_as == "path":
             return str(self._path)
-        spec = ModelSpec.from_params(
+        spec = ModelParams.from_params(
             {**self._spec, "name_or_path": str(self._path)},
             where=f"CheckpointDataset({str(self._path)!r}).spec",
         )

@@ -1,4 +1,4 @@
-"""The one model factory: a :class:`ModelSpec` in, a model with its processor out.
+"""The one model factory: a :class:`ModelParams` in, a model with its processor out.
 
 Presets are first built into a local checkpoint directory (see :mod:`.presets`) and then take
 the same path as a hub checkpoint or a fine-tuned output: ``AutoModelForImageTextToText`` +
@@ -26,7 +26,7 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
 from datarecipes.models.presets import build_preset
-from datarecipes.models.spec import LoraSpec, ModelSpec
+from datarecipes.models.spec import LoraParams, ModelParams
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class LoadedModel:
     kind: Literal["vlm", "lm"]
     #: The directory or hub id the weights came from (a preset's build directory for presets).
     path: str
-    spec: ModelSpec
+    spec: ModelParams
 
     @property
     def tokenizer(self) -> Any:
@@ -55,7 +55,7 @@ class LoadedModel:
         return self.processor.tokenizer if self.kind == "vlm" else self.processor
 
 
-def resolve_path(spec: ModelSpec) -> str:
+def resolve_path(spec: ModelParams) -> str:
     """The directory or hub id ``spec`` loads from; builds the preset first if needed."""
     if spec.preset is not None:
         return str(build_preset(spec.preset, seed=spec.seed, cache_dir=spec.preset_cache_dir))
@@ -73,7 +73,7 @@ def _looks_local(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep in name.strip("/")
 
 
-def _from_pretrained_kwargs(spec: ModelSpec, path: str) -> dict[str, Any]:
+def _from_pretrained_kwargs(spec: ModelParams, path: str) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(spec.extra_from_pretrained)
     kwargs["trust_remote_code"] = spec.trust_remote_code
     # A local directory never needs the hub; hub ids honour HF_HUB_OFFLINE themselves.
@@ -87,7 +87,7 @@ def model_kind(config: Any) -> Literal["vlm", "lm"]:
 
 
 def load_processor(
-    spec: ModelSpec, path: str | None = None, kind: Literal["vlm", "lm"] | None = None
+    spec: ModelParams, path: str | None = None, kind: Literal["vlm", "lm"] | None = None
 ) -> tuple[Any, Literal["vlm", "lm"], str]:
     """The processor (VLM) or tokenizer (LM) of ``spec``, its kind and path, without weights:
     what :func:`load_model` and the vLLM engine both feed their model. ``path`` and ``kind``
@@ -108,7 +108,7 @@ def load_processor(
     return processor, kind, path
 
 
-def load_model(spec: ModelSpec) -> LoadedModel:
+def load_model(spec: ModelParams) -> LoadedModel:
     """Load the model and processor ``spec`` names (hub id, local directory or preset)."""
     path = resolve_path(spec)
     kwargs = _from_pretrained_kwargs(spec, path)
@@ -139,7 +139,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     return LoadedModel(model=model, processor=processor, kind=kind, path=path, spec=spec)
 
 
-def _device(spec: ModelSpec) -> torch.device:
+def _device(spec: ModelParams) -> torch.device:
     if spec.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec.device == "cuda" and not torch.cuda.is_available():
@@ -147,7 +147,7 @@ def _device(spec: ModelSpec) -> torch.device:
     return torch.device(spec.device)
 
 
-def _apply_pixel_bounds(processor: Any, spec: ModelSpec) -> None:
+def _apply_pixel_bounds(processor: Any, spec: ModelParams) -> None:
     if spec.min_pixels is None and spec.max_pixels is None:
         return
     image_processor = processor.image_processor
@@ -159,7 +159,7 @@ def _apply_pixel_bounds(processor: Any, spec: ModelSpec) -> None:
     image_processor.size = size
 
 
-def lora_config(lora: LoraSpec | None, kind: Literal["vlm", "lm"]) -> Any:
+def lora_config(lora: LoraParams | None, kind: Literal["vlm", "lm"]) -> Any:
     """The peft ``LoraConfig`` for ``lora`` (None when the spec trains all weights)."""
     if lora is None:
         return None

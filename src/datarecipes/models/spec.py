@@ -2,8 +2,8 @@
 
 Parameters reference models through one shared section, ``models`` in
 ``conf/base/parameters_models.yml`` (merged key by key with ``conf/gpu``, ``conf/local`` and
-``--params``), one :class:`ModelSpec` per role. A pipeline's node takes ``params:models`` or
-``params:models.<role>`` and builds the spec with :meth:`ModelSpec.from_params`; switching every
+``--params``), one :class:`ModelParams` per role. A pipeline's node takes ``params:models`` or
+``params:models.<role>`` and builds the spec with :meth:`ModelParams.from_params`; switching every
 pipeline from the CPU presets to real checkpoints is then one ``--env gpu``. Because the merge
 keeps the base layer's ``preset`` beside a later layer's ``name_or_path``, ``name_or_path``
 wins whenever it is set.
@@ -24,7 +24,7 @@ Dtype = Literal["float32", "bfloat16", "float16", "auto"]
 
 
 @dataclass(frozen=True)
-class LoraSpec:
+class LoraParams:
     """LoRA adapters (peft) put on the model before training; absent = full fine-tuning."""
 
     r: int = 16  #: Adapter rank.
@@ -41,7 +41,7 @@ class LoraSpec:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelParams:
     """One model: a hub id / local directory, or a named preset built offline."""
 
     #: Hugging Face checkpoint id (``Qwen/Qwen2.5-VL-7B-Instruct``) or a local directory.
@@ -57,7 +57,7 @@ class ModelSpec:
     #: Weight dtype; ``auto`` keeps the checkpoint's own dtype.
     dtype: Dtype = "float32"
     #: LoRA adapters for training; ``null`` trains all weights.
-    lora: LoraSpec | None = None
+    lora: LoraParams | None = None
     #: Allow the checkpoint's own Python code to run. Off: only transformers' classes load.
     trust_remote_code: bool = False
     #: Attention kernel (``sdpa``, ``eager``, ``flash_attention_2``); ``null`` = transformers'.
@@ -107,9 +107,9 @@ class ModelSpec:
             )
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | ModelSpec, where: str) -> ModelSpec:
-        """Build a spec from a parameters mapping (a ``ModelSpec`` passes through)."""
-        if isinstance(params, ModelSpec):
+    def from_params(cls, params: Mapping[str, Any] | ModelParams, where: str) -> ModelParams:
+        """Build a spec from a parameters mapping (a ``ModelParams`` passes through)."""
+        if isinstance(params, ModelParams):
             return params
         return from_params(cls, params, where)
 
@@ -120,11 +120,11 @@ class ModelsParams:
     """The shared ``models`` section: one spec per role a pipeline plays a model in."""
 
     #: The VLM that is trained (SFT / GRPO) and that rolls out ThinkLite's MCTS.
-    policy: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-vlm"))
+    policy: ModelParams = field(default_factory=lambda: ModelParams(preset="tiny-vlm"))
     #: The text LM that judges MCTS rollouts against the ground truth (ThinkLite).
-    judge: ModelSpec = field(default_factory=lambda: ModelSpec(preset="smollm2-135m"))
+    judge: ModelParams = field(default_factory=lambda: ModelParams(preset="smollm2-135m"))
     #: The VLM that scores image-text pairs (MLM-Filter style MLLM scoring).
-    scorer: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-vlm"))
+    scorer: ModelParams = field(default_factory=lambda: ModelParams(preset="tiny-vlm"))
     #: The LM fine-tuned for many-shot tabular in-context learning (MachineLearningLM).
-    tabular_lm: ModelSpec = field(default_factory=lambda: ModelSpec(preset="tiny-lm"))
+    tabular_lm: ModelParams = field(default_factory=lambda: ModelParams(preset="tiny-lm"))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from datarecipes.tabular.serialize import OURS, PromptFormat, answer_json
+from datarecipes.tabular.serialize import OURS, PromptFormatParams, answer_json
 
 Messages = list[dict[str, str]]
 
@@ -62,7 +62,7 @@ def fit_to_context(
     on_too_long: Literal["error", "fewer_shots"] = "error",
     answer_rows: int = 0,
     allowed_shots: Sequence[int] | None = None,
-    fmt: PromptFormat = OURS,
+    fmt: PromptFormatParams = OURS,
 ) -> tuple[Messages, int]:
     """Messages built with ``n_shots`` shots if they fit ``max_length`` tokens, else fewer.
 

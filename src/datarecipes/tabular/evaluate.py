@@ -2,7 +2,7 @@
 
 Protocol (reference ``src/evaluation``): 80/20 split with seed 42; shot counts 8..1024
 doubling, capped by the training-set size; 50 test rows per prompt; two row-shuffle seeds
-(40, 41) whose predictions are merged by majority vote. :class:`Protocol` chooses, item by
+(40, 41) whose predictions are merged by majority vote. :class:`EvalProtocolParams` chooses, item by
 item, between the reference's way and ours:
 
 * ``split``: ``random`` (the reference's ``train_test_split(df, test_size, random_state)``) or
@@ -39,7 +39,7 @@ from datarecipes.tabular.baselines import BASELINES, fit_predict_baseline
 from datarecipes.tabular.context import PromptTooLongError, fit_to_context
 from datarecipes.tabular.lm_predict import majority_vote, parse_predictions
 from datarecipes.tabular.metrics import classification_metrics
-from datarecipes.tabular.serialize import OURS, PromptFormat, build_messages, shot_counts
+from datarecipes.tabular.serialize import OURS, PromptFormatParams, build_messages, shot_counts
 from datarecipes.tabular.tables import Table, TableError, load_table, split_table
 
 PredictFn = Callable[[list[list[dict[str, str]]]], list[Any]]
@@ -48,7 +48,7 @@ COLUMNS = ["dataset", "method", "shots", "shots_used", "n_test", "accuracy", "f1
 
 
 @dataclasses.dataclass(frozen=True)
-class Protocol:
+class EvalProtocolParams:
     """The evaluation protocol's choices (see the module docstring); defaults are ours."""
 
     split: Literal["stratified", "random"] = "stratified"
@@ -60,7 +60,7 @@ class Protocol:
     auc_from: Literal["votes", "probabilities"] = "votes"
 
     @classmethod
-    def reference(cls) -> Protocol:
+    def reference(cls) -> EvalProtocolParams:
         return cls(split="random", shot_sampling="per_chunk", column_shuffle="per_seed",
                    auc_from="probabilities")
 
@@ -115,7 +115,7 @@ def class_covering_order(y: np.ndarray, rows: np.ndarray, seed: int) -> np.ndarr
 
 def plan_table(
     table: Table, shots: Sequence[int], split_seed: int = 42, test_fraction: float = 0.2,
-    max_test_rows: int | None = None, protocol: Protocol = Protocol(),
+    max_test_rows: int | None = None, protocol: EvalProtocolParams = EvalProtocolParams(),
 ) -> TablePlan:
     """Split ``table`` and fix its shot order; shot counts above the train size are dropped."""
     if protocol.split == "random":
@@ -156,7 +156,7 @@ def reference_shots(train: np.ndarray, n_shots: int, chunk: int, split_seed: int
 
 
 def prompt_chunks(plan: TablePlan, n_shots: int, seed: int, rows_per_prompt: int,
-                  protocol: Protocol, split_seed: int = 42) -> Iterator[Chunk]:
+                  protocol: EvalProtocolParams, split_seed: int = 42) -> Iterator[Chunk]:
     """The prompts of one (table, shot count, shuffle seed) under ``protocol``."""
     n_test = len(plan.test)
     if protocol.shot_sampling == "per_chunk":
@@ -179,7 +179,7 @@ def prompt_chunks(plan: TablePlan, n_shots: int, seed: int, rows_per_prompt: int
 
 def _prompt_builder(
     t: Table, shot_rows: np.ndarray, test_rows: np.ndarray, columns: np.ndarray,
-    fmt: PromptFormat = OURS,
+    fmt: PromptFormatParams = OURS,
 ) -> Callable[[int], list[dict[str, str]]]:
     """Messages of a prompt with the first ``k`` of ``shot_rows`` as its training set."""
 
@@ -250,8 +250,8 @@ def evaluate_icl(
     on_too_long: Literal["error", "fewer_shots"] = "error",
     method: str = "lm",
     progress: bool = False,
-    protocol: Protocol = Protocol(),
-    fmt: PromptFormat = OURS,
+    protocol: EvalProtocolParams = EvalProtocolParams(),
+    fmt: PromptFormatParams = OURS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate an in-context learner: (metrics table, raw predictions table).
 
@@ -353,7 +353,7 @@ def evaluate_baselines(
     test_fraction: float = 0.2,
     max_test_rows: int | None = None,
     progress: bool = False,
-    protocol: Protocol = Protocol(),
+    protocol: EvalProtocolParams = EvalProtocolParams(),
     hyperparameters: Literal["ours", "reference"] = "ours",
     shuffle_seeds: Sequence[int] = (40, 41),
     test_rows_per_prompt: int = 50,

@@ -32,7 +32,7 @@ import torch
 from transformers import DynamicCache
 
 from datarecipes.kernels import IGNORE_INDEX, score_sequences
-from datarecipes.tabular.serialize import OURS, PromptFormat
+from datarecipes.tabular.serialize import OURS, PromptFormatParams
 
 Messages = list[dict[str, str]]
 
@@ -70,13 +70,13 @@ def prompt_test_ids(messages: Messages) -> list[int]:
     return ids
 
 
-def _slot(row_id: int, fmt: PromptFormat = OURS) -> str:
+def _slot(row_id: int, fmt: PromptFormatParams = OURS) -> str:
     if fmt.answer_json == "reference":  # json.dumps' default separators
         return f'{{"id": {row_id}, "label": '
     return f'{{"id":{row_id},"label":'
 
 
-def _after_label(label: int, next_id: int | None, fmt: PromptFormat = OURS) -> str:
+def _after_label(label: int, next_id: int | None, fmt: PromptFormatParams = OURS) -> str:
     """The trained text from a label to the next label slot (or the end of the answer)."""
     sep = ", " if fmt.answer_json == "reference" else ","
     return f"{label}}}" + ("]" if next_id is None else sep + _slot(next_id, fmt))
@@ -202,7 +202,7 @@ def score_answer(
     tokenizer: Any,
     messages: Messages,
     candidates: Sequence[int] | None = None,
-    fmt: PromptFormat = OURS,
+    fmt: PromptFormatParams = OURS,
     forced: Sequence[int | None] | None = None,
 ) -> ScoredAnswer:
     """Answer one tabular prompt by label scoring (see the module docstring).
@@ -235,7 +235,7 @@ def score_answer(
 
 def label_probabilities(
     model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Messages], texts: Sequence[str],
-    fmt: PromptFormat = OURS,
+    fmt: PromptFormatParams = OURS,
 ) -> list[ScoredAnswer]:
     """Per-row class probabilities of generated answers ``texts`` (one teacher-forced pass per
     prompt through the generated labels; rows the answer lacks get the model's best label)."""
@@ -257,7 +257,7 @@ def label_probabilities(
 
 def score_answers(
     model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Messages],
-    fmt: PromptFormat = OURS,
+    fmt: PromptFormatParams = OURS,
 ) -> list[ScoredAnswer]:
     """Answers of many prompts by label scoring (a ``PredictFn`` for ``evaluate_icl``: each
     has the answer ``text`` and per-row class ``probs`` for the AUC)."""

@@ -10,9 +10,9 @@ from typing import Literal
 
 from datarecipes.config import ParameterError, parameters_section, require
 from datarecipes.tabular.baselines import ALL_BASELINES, BASELINES
-from datarecipes.tabular.evaluate import Protocol
-from datarecipes.tabular.prior_config import PriorSettings
-from datarecipes.tabular.serialize import PromptFormat
+from datarecipes.tabular.evaluate import EvalProtocolParams
+from datarecipes.tabular.prior_config import PriorParams
+from datarecipes.tabular.serialize import PromptFormatParams
 from datarecipes.training.sft import SFTParams
 
 
@@ -34,7 +34,7 @@ class ScmParams:
     """Synthetic tables to generate."""
     workers: int = 1
     """Processes generating tasks (the result does not depend on it)."""
-    prior: PriorSettings = dataclasses.field(default_factory=PriorSettings)
+    prior: PriorParams = dataclasses.field(default_factory=PriorParams)
     """Fixed settings of the prior (rows, feature and class ranges, MLP/tree mix, ...)."""
     sft_shots: list[int] = dataclasses.field(default_factory=lambda: [8, 16, 32, 64])
     """Shot counts a training prompt draws from (the reference uses 8..1024)."""
@@ -75,10 +75,10 @@ class ScmParams:
     """``reference``: RF 30 trees, kNN k=8 distance-weighted, XGBoost (ml_utils.py)."""
     baseline_random_state: int = 42
     """Seed of the baselines' models (reference ``--random_state`` 42)."""
-    prompt: PromptFormat = dataclasses.field(default_factory=PromptFormat)
-    """How tables become prompt text (serialize.PromptFormat): ours or the reference's."""
-    protocol: Protocol = dataclasses.field(default_factory=Protocol)
-    """Split, shot draws, column order and AUC source (evaluate.Protocol)."""
+    prompt: PromptFormatParams = dataclasses.field(default_factory=PromptFormatParams)
+    """How tables become prompt text (serialize.PromptFormatParams): ours or the reference's."""
+    protocol: EvalProtocolParams = dataclasses.field(default_factory=EvalProtocolParams)
+    """Split, shot draws, column order and AUC source (evaluate.EvalProtocolParams)."""
 
     def __post_init__(self) -> None:
         if self.n_tasks < 1:
@@ -113,7 +113,7 @@ class ScmParams:
 
 
 @dataclass(frozen=True)
-class TrainingStage:
+class TrainingStageParams:
     """One stage of a staged SFT schedule (MachineLearningLM ``scripts/train.sh``: warm-up at
     1e-5, stage 0 at 1e-7, stage 1 at 1e-6, one epoch each, warm-up ratio 0.05)."""
 
@@ -148,7 +148,7 @@ class ScmTrainingParams(SFTParams):
     #: ``max_steps`` / ``num_train_epochs`` / ``learning_rate`` / ``warmup_steps`` are the
     #: stage's. The reference continues one LoRA adapter across stages; merging between
     #: stages and starting a fresh adapter lets each stage add its own rank-r update.
-    stages: list[TrainingStage] = field(default_factory=list)
+    stages: list[TrainingStageParams] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__post_init__()

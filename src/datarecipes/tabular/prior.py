@@ -27,7 +27,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from datarecipes.tabular.prior_config import PriorSettings, sample_task_config, sample_task_shape
+from datarecipes.tabular.prior_config import PriorParams, sample_task_config, sample_task_shape
 from datarecipes.tabular.scm_layers import (
     apply_activation,
     init_weight,
@@ -36,7 +36,7 @@ from datarecipes.tabular.scm_layers import (
     sample_causes,
 )
 
-__all__ = ["PriorSettings", "SCMTask", "generate_task", "generate_tasks"]
+__all__ = ["PriorParams", "SCMTask", "generate_task", "generate_tasks"]
 
 
 @dataclasses.dataclass
@@ -184,14 +184,14 @@ def _to_classification(x: np.ndarray, y: np.ndarray, cfg: dict[str, Any],
     return x.astype(np.float32), labels.astype(np.int64)
 
 
-def _generate_chunk(seed: int, indices: Sequence[int], settings: PriorSettings) -> list[SCMTask]:
+def _generate_chunk(seed: int, indices: Sequence[int], settings: PriorParams) -> list[SCMTask]:
     # one BLAS thread per process: the matmuls are small, and parallelism comes from workers
     with threadpool_limits(limits=1, user_api="blas"):
         return _generate_chunk_serial(seed, indices, settings)
 
 
 def _generate_chunk_serial(
-    seed: int, indices: Sequence[int], settings: PriorSettings
+    seed: int, indices: Sequence[int], settings: PriorParams
 ) -> list[SCMTask]:
     shapes = {i: sample_task_shape(np.random.default_rng([seed, i]), settings) for i in indices}
     attempts = dict.fromkeys(indices, 0)
@@ -230,15 +230,15 @@ def _generate_chunk_serial(
     return [done[i] for i in indices]
 
 
-def generate_task(seed: int, index: int, settings: PriorSettings | None = None) -> SCMTask:
+def generate_task(seed: int, index: int, settings: PriorParams | None = None) -> SCMTask:
     """Task ``index`` of the prior seeded by ``seed`` (identical to its copy in any batch)."""
-    return _generate_chunk(seed, [index], settings or PriorSettings())[0]
+    return _generate_chunk(seed, [index], settings or PriorParams())[0]
 
 
 def generate_tasks(
     n_tasks: int,
     seed: int,
-    settings: PriorSettings | None = None,
+    settings: PriorParams | None = None,
     start: int = 0,
     workers: int = 1,
     progress: bool = False,
@@ -248,7 +248,7 @@ def generate_tasks(
     ``workers > 1`` spreads chunks of ``settings.batch_size`` tasks over that many processes
     (spawned, so that no BLAS or torch threads are forked); the result is the same.
     """
-    settings = settings or PriorSettings()
+    settings = settings or PriorParams()
     if n_tasks < 0 or workers < 1:
         raise ValueError(f"need n_tasks >= 0 and workers >= 1, got {n_tasks}, {workers}")
     indices = list(range(start, start + n_tasks))

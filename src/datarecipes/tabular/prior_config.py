@@ -27,7 +27,7 @@ ACTIVATION_CHOICES: tuple[str, ...] = BASIC_ACTIVATIONS + ("random",) * 10
 
 
 @dataclasses.dataclass(frozen=True)
-class PriorSettings:
+class PriorParams:
     """What the SCM prior generates (the fixed part; everything else is sampled per task)."""
 
     n_rows: int = 1024
@@ -92,7 +92,7 @@ def _choice(rng: np.random.Generator, values: tuple[Any, ...] | list[Any]) -> An
     return values[int(rng.integers(len(values)))]
 
 
-def sample_task_shape(rng: np.random.Generator, settings: PriorSettings) -> dict[str, Any]:
+def sample_task_shape(rng: np.random.Generator, settings: PriorParams) -> dict[str, Any]:
     """Draw the shape of a task: kind (mlp/tree), feature count and class count.
 
     Drawn once per task index, so that redrawing a degenerate task (a new attempt) keeps
@@ -130,7 +130,7 @@ def _activations(rng: np.random.Generator, n_layers: int) -> list[dict[str, Any]
 
 
 def sample_task_config(
-    rng: np.random.Generator, shape: dict[str, Any], settings: PriorSettings
+    rng: np.random.Generator, shape: dict[str, Any], settings: PriorParams
 ) -> dict[str, Any]:
     """Draw the full generating configuration of one task (JSON-serialisable)."""
     cfg: dict[str, Any] = dict(shape)

@@ -14,7 +14,7 @@ Where we differ from the reference:
   answer JSON is compact (``separators=(",", ":")``): fewer tokens, same information;
 * test ids are integers in the example too (the reference's example quotes them as strings).
 
-Each of these is a :class:`PromptFormat` choice: ``PromptFormat.reference()`` writes the
+Each of these is a :class:`PromptFormatParams` choice: ``PromptFormatParams.reference()`` writes the
 reference's prompt byte for byte (``ID i:`` rows, its user-message template with the trailing
 spaces and straight quotes, sample std ``ddof=1``, no upper clip, ``json.dumps`` answers with
 spaces), which ``conf/gpu`` uses because the paper's numbers were measured on those strings.
@@ -37,7 +37,7 @@ SHOT_COUNTS: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 @dataclass(frozen=True)
-class PromptFormat:
+class PromptFormatParams:
     """How a table becomes prompt text: our compact format, or the reference's byte for byte.
 
     Reference: ``src/evaluation/prompt_gen/prompt_utils.py`` (``normalize_feature_arrays``,
@@ -74,17 +74,17 @@ class PromptFormat:
                                  f"newlines, got {self.test_row_prefix!r}")
 
     @classmethod
-    def reference(cls) -> PromptFormat:
+    def reference(cls) -> PromptFormatParams:
         """Every choice set to the reference's."""
         return cls(template="reference", test_row_prefix="ID ", std_ddof=1,
                    value_encoding="reference", answer_json="reference")
 
 
-OURS = PromptFormat()
+OURS = PromptFormatParams()
 
 
 def encode_values(
-    x_shots: np.ndarray, x_test: np.ndarray, fmt: PromptFormat = OURS
+    x_shots: np.ndarray, x_test: np.ndarray, fmt: PromptFormatParams = OURS
 ) -> tuple[np.ndarray, np.ndarray]:
     """z-score both blocks with the shots' column statistics, map to integer codes.
 
@@ -216,7 +216,7 @@ def _reference_user_prompt(
 
 def user_prompt(
     train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray,
-    fmt: PromptFormat = OURS,
+    fmt: PromptFormatParams = OURS,
 ) -> str:
     """The user message: ``[Data]``, ``[Training set]``, ``[Test set]``, output requirements."""
     n_features = train_codes.shape[1]
@@ -253,7 +253,7 @@ def user_prompt(
     )
 
 
-def answer_json(labels: Sequence[int], fmt: PromptFormat = OURS) -> str:
+def answer_json(labels: Sequence[int], fmt: PromptFormatParams = OURS) -> str:
     """The assistant answer for test rows 0..m-1: ``[{"id":0,"label":y0},...]`` (compact) or
     ``[{"id": 0, "label": y0}, ...]`` (the reference's ``json.dumps``)."""
     items = [{"id": i, "label": int(y)} for i, y in enumerate(labels)]
@@ -268,12 +268,12 @@ def build_messages(
     x_test: np.ndarray,
     y_test: np.ndarray | None = None,
     column_order: np.ndarray | None = None,
-    fmt: PromptFormat = OURS,
+    fmt: PromptFormatParams = OURS,
 ) -> list[dict[str, str]]:
     """Chat messages for one prompt; the assistant turn only when ``y_test`` is given.
 
     ``column_order`` shuffles the columns; labels must already be codes 0..n-1; ``fmt``
-    chooses our format or the reference's (:class:`PromptFormat`).
+    chooses our format or the reference's (:class:`PromptFormatParams`).
     """
     x_shots = np.asarray(x_shots, dtype=np.float64)
     x_test = np.asarray(x_test, dtype=np.float64)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from datarecipes.tabular.context import fit_to_context
 from datarecipes.tabular.evaluate import class_covering_order
 from datarecipes.tabular.prior import SCMTask
-from datarecipes.tabular.serialize import OURS, PromptFormat, build_messages, record
+from datarecipes.tabular.serialize import OURS, PromptFormatParams, build_messages, record
 from datarecipes.tabular.teacher import random_forest_teacher
 
 
@@ -32,7 +32,7 @@ def task_to_record(
     max_length: int = 32000,
     on_too_long: Literal["error", "fewer_shots"] = "error",
     teacher: bool = False,
-    prompt_format: PromptFormat = OURS,
+    prompt_format: PromptFormatParams = OURS,
 ) -> dict[str, Any]:
     """The SFT record of one task (see the module docstring); ``prompt_format`` is the one
     the evaluation prompts use, so the model is trained on the text it is tested on."""

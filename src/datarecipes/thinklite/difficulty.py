@@ -20,7 +20,7 @@ import pandas as pd
 
 from datarecipes.executors import make_executor
 from datarecipes.fingerprint import json_digest
-from datarecipes.mcts import JudgeReward, MctsConfig, Reward, run_mcts_difficulty
+from datarecipes.mcts import JudgeReward, MctsParams, Reward, run_mcts_difficulty
 from datarecipes.mcts.decoding import checkpoint_sampling
 from datarecipes.thinklite.data import mcts_rows
 from datarecipes.thinklite.params import ThinkLiteMctsParams
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def search_key(
-    fingerprint: str, config: MctsConfig, run: ThinkLiteMctsParams, sample_ids: list[str],
+    fingerprint: str, config: MctsParams, run: ThinkLiteMctsParams, sample_ids: list[str],
     judge_fingerprint: str | None = None,
 ) -> str:
     """Digest naming the sub-directory of one search: what decides its results, not where it
@@ -98,7 +98,7 @@ def judge_generation_config(judge: PolicySource) -> Any:
 def pool_difficulty(
     pool: pd.DataFrame,
     policy: PolicySource,
-    config: MctsConfig,
+    config: MctsParams,
     run: ThinkLiteMctsParams,
     work_dir: str | Path,
     judge: PolicySource | None = None,

@@ -14,7 +14,7 @@ from typing import Literal
 
 from datarecipes.config import parameters_section, require
 from datarecipes.executors import ExecutorParams
-from datarecipes.mcts import SelectionConfig
+from datarecipes.mcts import SelectionParams
 
 
 @parameters_section("thinklite_data")
@@ -121,11 +121,11 @@ ABLATION_STRATEGIES: tuple[str, ...] = ("mcts", "accuracy", "random")
 class AblationParams:
     """One ``hard_sample_selection`` section per compared strategy (same budget and seed)."""
 
-    mcts: SelectionConfig = field(default_factory=lambda: SelectionConfig(strategy="mcts"))
-    accuracy: SelectionConfig = field(
-        default_factory=lambda: SelectionConfig(strategy="accuracy")
+    mcts: SelectionParams = field(default_factory=lambda: SelectionParams(strategy="mcts"))
+    accuracy: SelectionParams = field(
+        default_factory=lambda: SelectionParams(strategy="accuracy")
     )
-    random: SelectionConfig = field(default_factory=lambda: SelectionConfig(strategy="random"))
+    random: SelectionParams = field(default_factory=lambda: SelectionParams(strategy="random"))
 
     def __post_init__(self) -> None:
         for name in ABLATION_STRATEGIES:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from datarecipes.config import ParameterError
 from datarecipes.engines import GenerationParams, HFEngine, load_generator, load_step_policy
 from datarecipes.fingerprint import checkpoint_fingerprint, digest, policy_fingerprint
-from datarecipes.models import LoadedModel, ModelSpec, load_model
+from datarecipes.models import LoadedModel, ModelParams, load_model
 from datarecipes.models.factory import resolve_path
 
 if TYPE_CHECKING:
@@ -25,14 +25,14 @@ if TYPE_CHECKING:
     from datarecipes.mcts import Policy
 
 
-def policy_spec(policy: Mapping[str, Any] | ModelSpec) -> ModelSpec:
+def policy_spec(policy: Mapping[str, Any] | ModelParams) -> ModelParams:
     """The ``models.policy`` spec (validated)."""
-    return ModelSpec.from_params(policy, where="parameters_models.yml: models.policy")
+    return ModelParams.from_params(policy, where="parameters_models.yml: models.policy")
 
 
 def load_policy(
     checkpoint: LoadedModel | str | None,
-    policy: Mapping[str, Any] | ModelSpec,
+    policy: Mapping[str, Any] | ModelParams,
     copy: bool = False,
 ) -> LoadedModel:
     """``checkpoint`` as a model: passed through when loaded (a deep copy with ``copy``, for a
@@ -53,7 +53,7 @@ class PolicySource:
     vLLM); an in-memory model (``loaded``: in-memory pipeline runs and tests) is used as is.
     """
 
-    spec: ModelSpec
+    spec: ModelParams
     generation: GenerationParams = field(default_factory=GenerationParams)
     loaded: LoadedModel | None = None
 
@@ -61,7 +61,7 @@ class PolicySource:
     def of(
         cls,
         checkpoint: LoadedModel | str | None,
-        policy: Mapping[str, Any] | ModelSpec,
+        policy: Mapping[str, Any] | ModelParams,
         generation: GenerationParams | None = None,
     ) -> PolicySource:
         """The source of ``checkpoint`` (a directory, a loaded model, or ``None`` = the base

@@ -18,7 +18,7 @@ from datarecipes.engines import GenerationParams, check_grpo_rollouts, grpo_vllm
 from datarecipes.kernels import ChunkedLogprobsGRPOMixin
 from datarecipes.models.checkpoint import merge_lora
 from datarecipes.models.factory import LoadedModel, load_model, lora_config
-from datarecipes.models.spec import ModelSpec
+from datarecipes.models.spec import ModelParams
 from datarecipes.training.callbacks import StepMetricsCallback
 from datarecipes.training.data import OnBadSample, prompt_dataset
 from datarecipes.training.rewards import MajorityRule, majority_vote, weighted_rewards
@@ -196,7 +196,7 @@ def reward_functions(params: GRPOParams) -> tuple[list[Any], list[float]]:
 
 
 def train_grpo(
-    model: ModelSpec | LoadedModel,
+    model: ModelParams | LoadedModel,
     data: Iterable[Mapping[str, Any]] | pd.DataFrame,
     params: GRPOParams,
     image_root: str | None = None,

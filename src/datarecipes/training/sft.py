@@ -14,7 +14,7 @@ from trl import SFTConfig, SFTTrainer
 from datarecipes.config import ParameterError, require
 from datarecipes.models.checkpoint import merge_lora
 from datarecipes.models.factory import LoadedModel, load_model, lora_config
-from datarecipes.models.spec import ModelSpec
+from datarecipes.models.spec import ModelParams
 from datarecipes.training.callbacks import StepMetricsCallback
 from datarecipes.training.data import OnBadSample, sft_dataset
 
@@ -71,7 +71,7 @@ def sft_config(params: SFTParams, output_dir: str) -> SFTConfig:
 
 
 def train_sft(
-    model: ModelSpec | LoadedModel,
+    model: ModelParams | LoadedModel,
     data: Iterable[Mapping[str, Any]] | pd.DataFrame,
     params: SFTParams,
     image_root: str | None = None,

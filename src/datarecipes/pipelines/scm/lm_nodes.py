@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from datarecipes.config import from_params
-from datarecipes.models import LoadedModel, ModelSpec, generate, load_model
+from datarecipes.models import LoadedModel, ModelParams, generate, load_model
 from datarecipes.pipelines.scm.nodes import evaluate_lm
 from datarecipes.tabular.evaluate import Answer
 from datarecipes.tabular.lm_scoring import label_probabilities, score_answers
@@ -29,7 +29,7 @@ from datarecipes.training.sft import train_sft
 def prepare_tabular_lm(model: Mapping[str, Any]) -> tuple[LoadedModel, Any]:
     """Load the base LM (a preset is built once, then loaded by path) and its tokenizer, which
     the corpus builder uses to check every prompt against the context."""
-    spec = ModelSpec.from_params(model, where="parameters_models.yml: models.tabular_lm")
+    spec = ModelParams.from_params(model, where="parameters_models.yml: models.tabular_lm")
     loaded = load_model(spec)
     return loaded, loaded.tokenizer
 

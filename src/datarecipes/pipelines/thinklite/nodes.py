@@ -19,8 +19,8 @@ from datarecipes.config import from_params
 from datarecipes.engines import GenerationParams
 from datarecipes.executors import make_executor
 from datarecipes.mcts import (
-    MctsConfig,
-    SelectionConfig,
+    MctsParams,
+    SelectionParams,
     answer_accuracy,
     select_hard_samples,
     selection_report,
@@ -203,7 +203,7 @@ def build_ledger(
     (``thinklite_ledger_metrics``), the funnel plot, and the before/after composition: the
     candidate pool vs the selected set, per column (``thinklite_before_after_table`` / plot;
     difficulty: the MCTS-scored pool vs the selected set)."""
-    config = from_params(SelectionConfig, hard_sample_selection,
+    config = from_params(SelectionParams, hard_sample_selection,
                          where=f"{FILE}: hard_sample_selection")
     ledger = curation.run_ledger(pool_ledger, difficulty, accuracy, selected, config)
     metrics = ledgers.stage_metrics(ledger, prefix="stage")
@@ -255,7 +255,7 @@ def score_pool_difficulty(
 ) -> tuple[pd.DataFrame, dict[str, Any], Figure]:
     """MCTS difficulty of every pool question with the warm-started policy (resumable, on the
     ``thinklite_mcts.executor``)."""
-    config = from_params(MctsConfig, mcts_difficulty, where=f"{FILE}: mcts_difficulty")
+    config = from_params(MctsParams, mcts_difficulty, where=f"{FILE}: mcts_difficulty")
     run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
     specs, engine = _models(models), _generation(generation)
     if run.reward == "judge" and engine.engine == "vllm":
@@ -307,7 +307,7 @@ def select_training_set(
     ``selection_source`` names the file and section the selection settings came from, for
     errors (the ablation feeds each namespace ``thinklite_ablation.<strategy>`` of
     ``parameters_thinklite_ablation.yml``)."""
-    config = from_params(SelectionConfig, hard_sample_selection, where=selection_source)
+    config = from_params(SelectionParams, hard_sample_selection, where=selection_source)
     accuracy = None
     if config.strategy == "accuracy":
         run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
