@@ -18,7 +18,9 @@ Conventions (any pipeline, any namespace):
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import importlib.util
 import logging
 import os
@@ -27,6 +29,8 @@ import socket
 import subprocess
 import sys
 import time
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,12 +47,16 @@ logger = logging.getLogger(__name__)
 MAX_PARAM_CHARS = 500
 
 
-def flatten(mapping: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
-    """Flatten nested mappings into ``{"a.b.c": value}``."""
+def flatten(mapping: Any, prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """Flatten nested mappings and parameter dataclasses into ``{"a.b.c": value}``."""
+    if dataclasses.is_dataclass(mapping) and not isinstance(mapping, type):
+        mapping = {f.name: getattr(mapping, f.name) for f in dataclasses.fields(mapping)}
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         name = f"{prefix}{sep}{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) or (
+            dataclasses.is_dataclass(value) and not isinstance(value, type)
+        ):
             flat.update(flatten(value, name, sep))
         else:
             flat[name] = value
@@ -59,21 +67,93 @@ def _params_inputs(pipeline) -> list[str]:
     return sorted(name for name in pipeline.inputs() if name.startswith("params:"))
 
 
-class ParameterValidationHook:
-    """Validate every registered parameter section the run consumes, before any node runs.
+def section_files(conf_source: Path) -> dict[str, str]:
+    """Section name → the ``parameters_*.yml`` file (in ``conf/base``) that defines it."""
+    files: dict[str, str] = {}
+    for path in sorted((conf_source / "base").glob("parameters*.yml")):
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        for section in config:
+            files.setdefault(str(section), path.name)
+    return files
 
-    A section registered with :func:`datarecipes.config.parameters_section` is built into its
-    dataclass here, so an unknown key or an impossible value stops the run with a message
-    naming the key, before anything is written.
+
+@functools.cache
+def _PROJECT_SECTION_FILES() -> dict[str, str]:  # noqa: N802 - a cached constant
+    return section_files(Path(__file__).resolve().parents[2] / "conf")
+
+
+def typed_parameters(names: list[str], load, files: Mapping[str, str] | None = None,
+                     ) -> dict[str, Any]:
+    """Build each ``params:`` input in ``names`` into its dataclass, validating it once.
+
+    A registered section (``params:scm``) is built from its mapping; a dotted input
+    (``params:filtering.clip``, ``params:models.tabular_lm``) is the matching field of its
+    section's built object, so the whole section is still checked (an unknown key anywhere in
+    it stops the run); a namespaced copy of a section (``params:filtering_world.scenes``) is
+    built with that section's class. Inputs without a schema are left out. ``load(name)``
+    returns the raw value of a ``params:`` dataset; errors name the file and the key.
     """
+    files = _PROJECT_SECTION_FILES() if files is None else files
+    built: dict[str, Any] = {}
+    typed: dict[str, Any] = {}
+
+    def where(section: str) -> str:
+        head = section.split(".")[0]
+        return f"{files.get(head, 'parameters')}: {section}"
+
+    for name in names:
+        section = name.removeprefix("params:")
+        head, *path = section.split(".")
+        if head in PARAMETER_SECTIONS:
+            if head not in built:
+                schema, raw = PARAMETER_SECTIONS[head], load(f"params:{head}")
+                built[head] = raw if isinstance(raw, schema) else from_params(
+                    schema, raw, where=where(head))
+            value = built[head]
+            for key in path:
+                value = value[key] if isinstance(value, Mapping) else getattr(value, key)
+            typed[name] = value
+        elif (schema := section_schema(section)) is not None:
+            raw = load(name)
+            typed[name] = raw if isinstance(raw, schema) else from_params(
+                schema, raw, where=where(section))
+    return typed
+
+
+def use_typed_parameters(catalog, pipeline, files: Mapping[str, str] | None = None) -> None:
+    """Replace each of ``pipeline``'s ``params:`` inputs in ``catalog`` by its built object.
+
+    What the start-up hook does; also for a runner driven by hand (tests, notebooks).
+    """
+    for name, value in typed_parameters(_params_inputs(pipeline), catalog.load, files).items():
+        catalog[name] = value
+
+
+class ParameterValidationHook:
+    """Validate every parameter section the run consumes and hand nodes the built objects.
+
+    Each ``params:`` input with a registered schema (dotted sub-sections included, see
+    :func:`typed_parameters`) is built into its frozen dataclass before any node runs, so an
+    unknown key or an impossible value stops the run with a message naming the file and the
+    key before anything is written; the catalog then serves the built object, so nodes take
+    dataclasses, never dicts.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, str] = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from kedro.framework.project import settings
+
+        self._files = section_files(Path(context.project_path) / settings.CONF_SOURCE)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        for name in _params_inputs(pipeline):
-            section = name.removeprefix("params:")
-            schema = section_schema(section)
-            if schema is not None:
-                from_params(schema, catalog.load(name), where=f"parameters: {section}")
+        use_typed_parameters(catalog, pipeline, self._files)
 
 
 def section_schema(section: str) -> type | None:
@@ -84,10 +164,6 @@ def section_schema(section: str) -> type | None:
       dataclass field's type, followed through the section's type hints;
     * a namespaced section (``filtering_world.scenes``): its base section's dataclass.
     """
-    import dataclasses
-    import types
-    import typing
-
     if section in PARAMETER_SECTIONS:
         return PARAMETER_SECTIONS[section]
     head, *path = section.split(".")
@@ -153,12 +229,7 @@ class MlflowTrackingHook:
 
         params: dict[str, Any] = {}
         for name in _params_inputs(pipeline):
-            value = catalog.load(name)
-            key = name.removeprefix("params:")
-            if isinstance(value, Mapping):
-                params.update(flatten(value, key))
-            else:
-                params[key] = value
+            params.update(flatten({name.removeprefix("params:"): catalog.load(name)}))
         extra = run_params.get("runtime_params") or run_params.get("extra_params") or {}
         tag_keys = [k for k in self._config.get("tag_params", []) or [] if k in params]
 
@@ -454,8 +525,7 @@ class PreRunCheckHook:
                 value = catalog.load(name)
             except Exception:  # noqa: BLE001 - ParameterValidationHook reports bad sections
                 continue
-            key = name.removeprefix("params:")
-            flat.update(flatten(value, key) if isinstance(value, Mapping) else {key: value})
+            flat.update(flatten({name.removeprefix("params:"): value}))
         return flat
 
     def _check_overrides(self, runtime: Mapping[str, Any], pipeline) -> list[str]:

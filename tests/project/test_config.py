@@ -60,3 +60,40 @@ def test_flatten_uses_dotted_keys():
         "a.c.d": [1, 2],
         "e": "x",
     }
+
+
+def test_flatten_reads_parameter_dataclasses_like_mappings():
+    built = from_params(Outer, {"n": 2, "inner": {"r": 4}}, where="s")
+    assert flatten({"s": built}) == {
+        "s.n": 2, "s.rate": 0.5, "s.mode": "mcts", "s.names": [],
+        "s.inner.r": 4, "s.inner.target_modules": "all-linear",
+    }
+
+
+def test_typed_parameters_builds_sections_and_sub_sections_once(monkeypatch):
+    from datarecipes import hooks
+
+    monkeypatch.setitem(hooks.PARAMETER_SECTIONS, "outer_test", Outer)
+    raw = {"params:outer_test": {"n": 3, "inner": {"r": 16}},
+           "params:outer_test.inner": {"r": 16}, "params:outer_test.n": 3,
+           "params:untyped": {"x": 1}}
+    typed = hooks.typed_parameters(sorted(raw), raw.__getitem__, {"outer_test": "p.yml"})
+    assert typed["params:outer_test"] == Outer(n=3, inner=Inner(r=16))
+    # A sub-section is the built section's own field: same object, validated with it.
+    assert typed["params:outer_test.inner"] is typed["params:outer_test"].inner
+    assert typed["params:outer_test.n"] == 3
+    assert "params:untyped" not in typed
+    # Built objects pass through (the hook may run twice on one catalog).
+    again = hooks.typed_parameters(["params:outer_test"], typed.__getitem__, {})
+    assert again["params:outer_test"] is typed["params:outer_test"]
+
+
+def test_typed_parameters_checks_the_whole_section_for_a_sub_section_input(monkeypatch):
+    from datarecipes import hooks
+
+    monkeypatch.setitem(hooks.PARAMETER_SECTIONS, "outer_test", Outer)
+    raw = {"params:outer_test": {"n": 3, "inner": {"r": 16}, "typo": 1},
+           "params:outer_test.inner": {"r": 16}}
+    with pytest.raises(ParameterError, match=r"p.yml: outer_test: unknown key\(s\) \['typo'\]"):
+        hooks.typed_parameters(["params:outer_test.inner"], raw.__getitem__,
+                               {"outer_test": "p.yml"})
