@@ -198,6 +198,9 @@ class MlflowTrackingHook:
         self._project_path = Path.cwd()
         self._started: dict[str, float] = {}
         self._active = False
+        self._run_label = ""
+        self._children: dict[str, str] = {}  # namespace → child run id
+        self._child_patterns: list[tuple[re.Pattern[str], str]] = []
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -206,6 +209,7 @@ class MlflowTrackingHook:
             self._config = dict(context.config_loader["tracking"].get("mlflow", {}))
         except KeyError:
             self._config = {}
+        self._child_patterns = [child_run_pattern(t) for t in self._config.get("child_runs") or ()]
 
     # -- run lifecycle -------------------------------------------------------------------
     @hook_impl
@@ -239,6 +243,8 @@ class MlflowTrackingHook:
             nested=mlflow.active_run() is not None,
         )
         self._active = True
+        self._run_label = mlflow.active_run().info.run_name
+        self._children = {}
         # MLflow 3's UI is a hash router; /runs is the runs table (the bare experiment URL
         # opens the GenAI overview).
         logger.info("MLflow run %r; runs table: http://127.0.0.1:5000/#/experiments/%s/runs "
@@ -278,8 +284,42 @@ class MlflowTrackingHook:
         if self._active:
             import mlflow
 
+            client = mlflow.tracking.MlflowClient()
+            for child in self._children.values():
+                client.set_terminated(child, status=status)
+            self._children = {}
             mlflow.end_run(status=status)
             self._active = False
+
+    def _child_run(self, namespace: str | None) -> tuple[str, str] | None:
+        """(run id, namespace) of the child run a node of ``namespace`` logs into, if any.
+
+        Created on first use under the pipeline's run (``mlflow.parentRunId``), named after
+        the parent and the pattern's fields (``thinklite_experiment arm=mcts seed=0``), with
+        each field as a parameter and a tag, so the runs table compares arms and seeds.
+        """
+        import mlflow
+
+        for pattern, template in self._child_patterns:
+            match = pattern.match(namespace or "")
+            if match is None:
+                continue
+            key = match.group(0)
+            if key not in self._children:
+                fields = match.groupdict()
+                parent = mlflow.active_run()
+                name = " ".join([self._run_label.split(" ")[0],
+                                 *(f"{k}={v}" for k, v in fields.items())])
+                client = mlflow.tracking.MlflowClient()
+                child = client.create_run(
+                    parent.info.experiment_id, run_name=name,
+                    tags={"mlflow.parentRunId": parent.info.run_id, "namespace": key,
+                          "child_run_pattern": template, **process_tags(), **fields})
+                for field, value in fields.items():
+                    client.log_param(child.info.run_id, field, value)
+                self._children[key] = child.info.run_id
+            return self._children[key], key
+        return None
 
     # -- nodes ---------------------------------------------------------------------------
     @hook_impl
@@ -297,14 +337,20 @@ class MlflowTrackingHook:
         if started is not None:
             seconds = time.perf_counter() - started
             mlflow.log_metric(f"node_seconds.{_metric_key(node.name)}", seconds)
-        for name, value in outputs.items():
-            short = name.rsplit(".", 1)[-1]
-            if short.endswith("_metrics") and isinstance(value, Mapping):
-                _log_metrics(name.removesuffix("_metrics"), value)
-            elif short.endswith("_plot"):
-                _log_figures(name, value)
-            elif short.endswith("_table") and hasattr(value, "to_csv"):
-                mlflow.log_text(value.to_csv(index=False), f"tables/{name}.csv")
+        targets = [(mlflow.active_run().info.run_id, "")]
+        child = self._child_run(node.namespace)
+        if child is not None:  # also in the arm × seed's own run, without the namespace
+            targets.append((child[0], f"{child[1]}."))
+        client = mlflow.tracking.MlflowClient()
+        for run_id, strip in targets:
+            for name, value in outputs.items():
+                short, local = name.rsplit(".", 1)[-1], name.removeprefix(strip)
+                if short.endswith("_metrics") and isinstance(value, Mapping):
+                    _log_metrics(client, run_id, local.removesuffix("_metrics"), value)
+                elif short.endswith("_plot"):
+                    _log_figures(client, run_id, local, value)
+                elif short.endswith("_table") and hasattr(value, "to_csv"):
+                    client.log_text(run_id, value.to_csv(index=False), f"tables/{local}.csv")
 
 
 #: Tags naming the process that owns a RUNNING run, so a later start can tell a dead one.
@@ -380,35 +426,42 @@ def _metric_key(name: str) -> str:
     return "".join(c if c.isalnum() or c in "._-/ " else "_" for c in name)
 
 
-def _log_metrics(prefix: str, metrics: Mapping[str, Any]) -> None:
-    import mlflow
+def _log_metrics(client, run_id: str, prefix: str, metrics: Mapping[str, Any]) -> None:
+    from mlflow.entities import Metric
 
-    scalars: dict[str, float] = {}
+    now = int(time.time() * 1000)
+    rows: list[Metric] = []
     for key, value in flatten(metrics).items():
         full = _metric_key(f"{prefix}.{key}")
         if isinstance(value, bool):
-            scalars[full] = float(value)
+            rows.append(Metric(full, float(value), now, 0))
         elif isinstance(value, (int, float)):
-            scalars[full] = float(value)
+            rows.append(Metric(full, float(value), now, 0))
         elif isinstance(value, (list, tuple)) and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
         ):
-            for step, v in enumerate(value):
-                mlflow.log_metric(full, float(v), step=step)
+            rows += [Metric(full, float(v), now, step) for step, v in enumerate(value)]
         elif hasattr(value, "item"):  # numpy / torch scalars
-            scalars[full] = float(value.item())
-    if scalars:
-        mlflow.log_metrics(scalars)
+            rows.append(Metric(full, float(value.item()), now, 0))
+    for start in range(0, len(rows), 1000):  # MLflow's batch limit
+        client.log_batch(run_id, metrics=rows[start:start + 1000])
 
 
-def _log_figures(name: str, value: Any) -> None:
-    import mlflow
-
+def _log_figures(client, run_id: str, name: str, value: Any) -> None:
     figures = value.items() if isinstance(value, Mapping) else [(None, value)]
     for key, fig in figures:
         if hasattr(fig, "savefig"):
             suffix = f"_{key}" if key is not None else ""
-            mlflow.log_figure(fig, f"plots/{name}{suffix}.png")
+            client.log_figure(run_id, fig, f"plots/{name}{suffix}.png")
+
+
+def child_run_pattern(template: str) -> tuple[re.Pattern[str], str]:
+    """A namespace template (``thinklite_experiment.{arm}.seed_{seed}``) as a regex whose named
+    groups are the fields; it matches the namespace and any namespace below it."""
+    parts = re.split(r"\{(\w+)\}", template)
+    regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^.]+)"
+                    for i, p in enumerate(parts))
+    return re.compile(f"^{regex}(?=$|\\.)"), template
 
 
 # -- checks before the first node -------------------------------------------------------------

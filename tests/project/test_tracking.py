@@ -104,3 +104,55 @@ def test_runs_left_running_by_a_dead_process_are_marked_killed(tmp_path):
     assert status == {"dead": "KILLED", "reused": "KILLED", "alive": "RUNNING",
                       "elsewhere": "RUNNING"}
     assert os.getpid() == int(process_tags()[PID_TAG])
+
+
+def test_experiment_namespaces_log_into_child_runs(tmp_path, monkeypatch):
+    """Nodes of an arm × seed namespace log into a child run of the pipeline's run."""
+    from types import SimpleNamespace
+
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+
+    from datarecipes.hooks import MlflowTrackingHook, child_run_pattern
+
+    uri = f"sqlite:///{tmp_path / 'tracking.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("DATARECIPES_TRACKING", raising=False)
+    hook = MlflowTrackingHook()
+    hook._config = {"experiment": "children", "tag_params": []}
+    hook._child_patterns = [child_run_pattern("exp.{arm}.seed_{seed}")]
+    pipeline = Pipeline([Node(lambda x: x, "params:exp", "out", name="n")])
+    catalog = DataCatalog()
+    catalog["params:exp"] = {"arms": ["mcts", "random"]}
+    hook.before_pipeline_run({"pipeline_name": "exp"}, pipeline, catalog)
+    for arm, seed, accuracy in [("mcts", 0, 0.5), ("mcts", 1, 0.25), ("random", 0, 0.75)]:
+        namespace = f"exp.{arm}.seed_{seed}"
+        node = SimpleNamespace(name=f"{namespace}.evaluate", namespace=namespace)
+        hook.after_node_run(node, {f"{namespace}.eval_metrics": {"accuracy": accuracy}})
+    # A second node of one namespace reuses its child run.
+    node = SimpleNamespace(name="exp.mcts.seed_0.select", namespace="exp.mcts.seed_0")
+    hook.after_node_run(node, {"exp.mcts.seed_0.selection_metrics": {"kept": 7}})
+    hook.after_node_run(SimpleNamespace(name="compare", namespace=None),
+                        {"exp_compare_metrics": {"gap": 0.1}})
+    hook.after_pipeline_run()
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("children")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = {r.info.run_name: r for r in runs if r is not parent}
+    assert set(children) == {"exp arm=mcts seed=0", "exp arm=mcts seed=1",
+                             "exp arm=random seed=0"}
+    for name, child in children.items():
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == "FINISHED"
+        assert f"arm={child.data.params['arm']}" in name
+    # Children hold their metrics without the namespace, so the runs table lines them up;
+    # the parent keeps the namespaced copies and the comparison.
+    assert children["exp arm=mcts seed=1"].data.metrics == {"eval.accuracy": 0.25}
+    assert children["exp arm=mcts seed=0"].data.metrics == {"eval.accuracy": 0.5,
+                                                            "selection.kept": 7}
+    assert parent.data.metrics["exp.random.seed_0.eval.accuracy"] == 0.75
+    assert parent.data.metrics["exp_compare.gap"] == 0.1
+    assert not any(k.startswith("exp_compare") for c in children.values()
+                   for k in c.data.metrics)
