@@ -562,6 +562,7 @@ class PreRunCheckHook:
         problems += check_engines(params)
         problems += check_checkpoints(params)
         problems += check_sources(pipeline, catalog)
+        problems += check_rollouts(pipeline, catalog)
         if run_params.get("only_missing_outputs"):
             problems += check_stale_downstream(pipeline, catalog)
         if problems:
@@ -622,6 +623,36 @@ def check_engines(params: Mapping[str, Any]) -> list[str]:
                 f"{key}={value}: the package {package!r} is not installed "
                 f"(pip install {package}; docs/scaling.md)"
             )
+    return problems
+
+
+def check_rollouts(pipeline, catalog) -> list[str]:
+    """GRPO sections whose rollouts the configured ``generation`` engine cannot hold.
+
+    A GRPO section is one whose schema is the trainer's own ``GRPOParams`` (``thinklite_grpo``);
+    the ``hf`` engine refuses the -e gpu batch (``generation.engine`` names the fix). Sections
+    that do not build are left to the validation hook, which reports them.
+    """
+    from datarecipes.config import ParameterError
+    from datarecipes.engines import GenerationParams, check_grpo_rollouts
+    from datarecipes.training.grpo import GRPOParams
+
+    names = [n for n in _params_inputs(pipeline)
+             if PARAMETER_SECTIONS.get(n.removeprefix("params:")) is GRPOParams]
+    if not names:
+        return []
+    try:
+        generation = (typed_parameters(["params:generation"], catalog.load)["params:generation"]
+                      if catalog.exists("params:generation") else GenerationParams())
+        typed = typed_parameters(names, catalog.load)
+    except ParameterError:
+        return []
+    problems = []
+    for name, params in typed.items():
+        try:
+            check_grpo_rollouts(params, generation)
+        except ParameterError as err:
+            problems.append(f"{name.removeprefix('params:')}: {err}")
     return problems
 
 

@@ -120,14 +120,23 @@ def test_full_finetuning_ignores_the_spec_lora_and_trains_the_vision_tower(
 
 
 def test_start_up_check_sees_grpo_sections_against_the_engine():
-    """``check_generation_setup`` (for a pre-run hook) refuses the -e gpu GRPO batch on hf,
-    naming the section and generation.engine, and passes the CPU default."""
-    import datarecipes.thinklite.params  # noqa: F401 - registers thinklite_grpo
-    from datarecipes.engines import check_generation_setup
+    """The pre-run check refuses the -e gpu GRPO batch on hf, naming the section and
+    generation.engine, and passes the CPU default."""
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
 
-    mm_upt = {"generation": {"engine": "hf"}, "thinklite_grpo": dict(MM_UPT)}
-    with pytest.raises(ParameterError, match="thinklite_grpo: generation.engine is 'hf'"):
-        check_generation_setup(mm_upt)
-    check_generation_setup({"generation": {"engine": "hf"}, "thinklite_grpo": {}})
-    with pytest.raises(ParameterError, match="engine is 'hf'"):  # no block: the hf default
-        check_generation_setup({"thinklite_grpo": dict(MM_UPT)})
+    import datarecipes.thinklite.params  # noqa: F401 - registers thinklite_grpo
+    from datarecipes.hooks import check_rollouts
+
+    def problems(params: dict) -> list[str]:
+        pipeline = Pipeline([Node(lambda *a: None, [f"params:{k}" for k in params], "out")])
+        catalog = DataCatalog()
+        for key, value in params.items():
+            catalog[f"params:{key}"] = value
+        return check_rollouts(pipeline, catalog)
+
+    [problem] = problems({"generation": {"engine": "hf"}, "thinklite_grpo": dict(MM_UPT)})
+    assert problem.startswith("thinklite_grpo: generation.engine is 'hf'")
+    assert problems({"generation": {"engine": "hf"}, "thinklite_grpo": {}}) == []
+    [problem] = problems({"thinklite_grpo": dict(MM_UPT)})  # no block: the hf default
+    assert "engine is 'hf'" in problem

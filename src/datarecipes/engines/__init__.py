@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = [
     "GenerationParams",
     "check_engine_available",
-    "check_generation_setup",
     "check_grpo_rollouts",
     "TextEngine",
     "HFEngine",
@@ -177,26 +176,3 @@ def load_step_policy(spec: ModelParams, params: GenerationParams) -> Policy:
 
     loaded = load_model(spec)
     return HFPolicy(loaded.model, loaded.processor)
-
-
-def check_generation_setup(parameters: Any) -> None:
-    """Start-up check of a run's whole parameters (a mapping of sections): the ``generation``
-    engine is installed, and every GRPO section (a section whose schema is
-    :class:`~datarecipes.training.grpo.GRPOParams`) rolls out within what that engine can
-    hold. For a pre-run hook, which sees all sections at once; each check raises
-    :class:`ParameterError` naming ``generation.engine``.
-    """
-    from datarecipes.config import from_params
-    from datarecipes.parameter_sections import PARAMETER_SECTIONS
-    from datarecipes.training.grpo import GRPOParams
-
-    # No generation block: the trainers fall back to GenerationParams() (hf).
-    generation = from_params(GenerationParams, parameters.get("generation") or {},
-                             where="parameters: generation")
-    for name, schema in sorted(PARAMETER_SECTIONS.items()):
-        if schema is GRPOParams and name in parameters:
-            try:
-                check_grpo_rollouts(from_params(GRPOParams, parameters[name],
-                                                where=f"parameters: {name}"), generation)
-            except ParameterError as err:
-                raise ParameterError(f"parameters: {name}: {err}") from None
