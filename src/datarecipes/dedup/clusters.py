@@ -22,6 +22,16 @@ from datarecipes.dedup.params import KeepParams
 NO_CLUSTER = -1
 
 
+def keep_scores(table: pd.DataFrame, keep: KeepParams) -> np.ndarray | None:
+    """The column ``keep.policy=highest_score`` ranks by, or None for the other policies."""
+    if keep.policy != "highest_score":
+        return None
+    if keep.score_column not in table:
+        raise ValueError(f"keep.policy=highest_score: the table has no score column "
+                         f"{keep.score_column!r}; columns are {list(table.columns)}")
+    return table[keep.score_column].to_numpy()
+
+
 def rank_order(n: int, keep: KeepParams, scores: Sequence[float] | np.ndarray | None = None
                ) -> np.ndarray:
     """Rank of each of ``n`` samples (0 is kept first) under the keep policy.

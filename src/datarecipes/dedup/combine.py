@@ -5,20 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from datarecipes.dedup.clusters import dedup_table, greedy_representatives, rank_order
+from datarecipes.dedup.clusters import (
+    dedup_table,
+    greedy_representatives,
+    keep_scores,
+    rank_order,
+)
 from datarecipes.dedup.images import SHA_COLUMN, dedup_exact, dedup_phash
 from datarecipes.dedup.params import DEFAULT_KEEP, DedupParams, KeepParams
 from datarecipes.dedup.semantic import dedup_semantic
 from datarecipes.dedup.text import dedup_minhash, dedup_text_exact
-
-
-def _scores(table: pd.DataFrame, keep: KeepParams) -> np.ndarray | None:
-    if keep.policy != "highest_score":
-        return None
-    if keep.score_column not in table:
-        raise ValueError(f"dedup.keep.policy=highest_score: the table has no score column "
-                         f"{keep.score_column!r}; columns are {list(table.columns)}")
-    return table[keep.score_column].to_numpy()
 
 
 def combine_dedup(tables: list[pd.DataFrame], *, key: str, keep: KeepParams = DEFAULT_KEEP,
@@ -96,8 +92,8 @@ def run_dedup(table: pd.DataFrame, params: DedupParams, *, key: str,
                 raise ValueError("dedup.kinds has 'semantic' but no embeddings were given "
                                  "(pass the scorer's persisted embeddings)")
             parts.append(dedup_semantic(table[key], embeddings, params=params.semantic,
-                                        keep=keep, scores=_scores(table, keep), key_name=key))
-    combined = combine_dedup(parts, key=key, keep=keep, scores=_scores(table, keep))
+                                        keep=keep, scores=keep_scores(table, keep), key_name=key))
+    combined = combine_dedup(parts, key=key, keep=keep, scores=keep_scores(table, keep))
     out = parts[0]
     for p in parts[1:]:
         out = out.merge(p, on=key, how="left", validate="one_to_one")

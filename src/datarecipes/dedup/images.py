@@ -26,6 +26,7 @@ from datarecipes.dedup.clusters import (
     dedup_table,
     expand_groups,
     greedy_representatives,
+    keep_scores,
     rank_order,
 )
 from datarecipes.dedup.hamming import hamming_pairs
@@ -139,21 +140,12 @@ def hex_to_uint64(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return ints, valid
 
 
-def _scores(table: pd.DataFrame, keep: KeepParams) -> np.ndarray | None:
-    if keep.policy != "highest_score":
-        return None
-    if keep.score_column not in table:
-        raise ValueError(f"keep.policy=highest_score: the table has no score column "
-                         f"{keep.score_column!r}; columns are {list(table.columns)}")
-    return table[keep.score_column].to_numpy()
-
-
 def dedup_exact(table: pd.DataFrame, *, key: str, column: str, kind: str,
                 keep: KeepParams = DEFAULT_KEEP) -> pd.DataFrame:
     """Exact duplicates: rows whose ``column`` (a content hash) is equal; missing → never."""
     values = table[column]
     valid = values.notna().to_numpy()
-    rank = rank_order(len(table), keep, _scores(table, keep))
+    rank = rank_order(len(table), keep, keep_scores(table, keep))
     # Invalid rows get a unique stand-in so that they never group.
     stand_in = np.where(valid, values.astype(object).to_numpy(),
                         [f"\0missing{i}" for i in range(len(table))])
@@ -176,7 +168,7 @@ def dedup_hamming(table: pd.DataFrame, *, key: str, kind: str, max_distance: int
         raise ValueError(f"dedup {kind}: the table has no hash column {column!r}; columns are "
                          f"{list(table.columns)}")
     hashes, valid = hex_to_uint64(table[column].tolist())
-    rank = rank_order(len(table), keep, _scores(table, keep))
+    rank = rank_order(len(table), keep, keep_scores(table, keep))
     # Invalid rows get their own group (stand-in values beyond any real hash are impossible
     # for uint64, so group them by a separate flag).
     ident = np.stack([hashes, np.where(valid, 0, np.arange(len(table)) + 1).astype(np.uint64)],
