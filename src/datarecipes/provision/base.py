@@ -144,7 +144,7 @@ class Generator:
     def steps(self, cand: Candidate, graph: Any, format_number: NumberFormat) -> list[str]:
         """Facts, read from the graph, that lead to the answer (without the final step).
 
-        ``num`` formats an int the way the answer is formatted (digit or word).
+        ``format_number`` formats an int the way the answer is formatted (digit or word).
         """
         raise NotImplementedError
 
