@@ -38,8 +38,9 @@ from pathlib import Path as _Path
 import numpy as np
 
 from datarecipes.provision import (
+    GeneratorParams,
     GraphIndex,
-    RunConfig,
+    ProvisionParams,
     Vocabulary,
     build_generators,
     generate_questions,
@@ -86,7 +87,8 @@ def enumerate_all(graphs, gens, shared_index: bool = True) -> int:
 
 def sampled(graphs, seed: int) -> int:
     """The pipeline as it runs: one question per generator per image, one group per image."""
-    return len(generate_questions(graphs, RunConfig(seed=seed, n_groups=len(graphs))))
+    params = ProvisionParams(seed=seed, groups_per_split=len(graphs))
+    return len(generate_questions(graphs, params))
 
 
 def naive_sampled(graphs, gens) -> int:
@@ -141,7 +143,7 @@ def main(argv=None) -> None:
     ap.add_argument("--chunk", type=int, default=2_000, help="graphs held in memory at once")
     ap.add_argument("--baseline-n", type=int, default=300, help="graphs for the baselines")
     args = ap.parse_args(argv)
-    gens = build_generators("all", RunConfig().settings)
+    gens = build_generators("all", GeneratorParams())
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"python {sys.version.split()[0]}, 1 process (= per core), load average {load:.1f}")
     print(f"{args.n} graphs per size, {args.size}x{args.size} depth/masks\n")

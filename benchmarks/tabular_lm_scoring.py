@@ -32,7 +32,8 @@ import pandas as pd
 import torch
 import yaml
 
-from datarecipes.models import generate
+from datarecipes.config import from_params
+from datarecipes.models import ModelParams, generate
 from datarecipes.pipelines.scm.lm_nodes import (
     TOKENS_PER_ANSWER_ROW,
     evaluate_tabular_lm,
@@ -46,6 +47,7 @@ from datarecipes.pipelines.scm.nodes import (
 )
 from datarecipes.tabular.evaluate import evaluate_baselines
 from datarecipes.tabular.lm_scoring import score_answers
+from datarecipes.tabular.params import ScmGenerationParams, ScmParams, ScmTrainingParams
 from datarecipes.tabular.serialize import build_messages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,19 +88,23 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     conf = yaml.safe_load(args.params.read_text())
-    scm = {**conf["scm"], "n_tasks": args.prior_tasks, "tables": args.tables,
-           "eval_shots": args.shots, "max_test_rows": args.max_test_rows, "baselines": BASELINES}
+    scm = from_params(ScmParams, {
+        **conf["scm"], "n_tasks": args.prior_tasks, "tables": args.tables,
+        "eval_shots": args.shots, "max_test_rows": args.max_test_rows, "baselines": BASELINES,
+    }, where=f"{args.params}: scm")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tabular-lm-bench-") as tmp:
-        model, tokenizer = prepare_tabular_lm(
-            {"preset": "tiny-lm", "preset_cache_dir": args.cache_dir or f"{tmp}/presets"})
+        model, tokenizer = prepare_tabular_lm(ModelParams(
+            preset="tiny-lm", preset_cache_dir=args.cache_dir or f"{tmp}/presets"))
         training_note = "random init (--train-steps 0)"
         if args.train_steps > 0:
             tasks, _, _ = generate_prior_tasks(scm)
             records, _ = build_sft_corpus(tasks, scm, tokenizer)
             t0 = time.perf_counter()
-            model, metrics = train_tabular_lm(
-                model, records, {**conf["scm_training"], "max_steps": args.train_steps})
+            training = from_params(ScmTrainingParams, {
+                **conf["scm_training"], "max_steps": args.train_steps,
+            }, where=f"{args.params}: scm_training")
+            model, metrics = train_tabular_lm(model, records, training)
             loss = f"{metrics['sft_first_loss']:.2f} -> {metrics['sft_final_loss']:.2f}"
             training_note = (f"{args.train_steps} SFT steps on {len(records)} prior records "
                              f"({time.perf_counter() - t0:.0f} s, loss {loss})")
@@ -109,17 +115,19 @@ def main() -> None:
 
         results: dict[str, tuple[float, pd.DataFrame, pd.DataFrame]] = {}
         for mode in ("generate", "score"):
-            generation = {**conf["scm_generation"], "mode": mode, "batch_size": args.batch_size}
+            generation = from_params(ScmGenerationParams, {
+                **conf["scm_generation"], "mode": mode, "batch_size": args.batch_size,
+            }, where=f"{args.params}: scm_generation")
             t0 = time.perf_counter()
             lm_table, preds = evaluate_tabular_lm(tables, model, scm, generation)
             results[mode] = (time.perf_counter() - t0, lm_table, preds)
         baselines = evaluate_baselines(tables, args.shots, BASELINES,
-                                       split_seed=scm["split_seed"],
-                                       test_fraction=scm["test_fraction"],
+                                       split_seed=scm.split_seed,
+                                       test_fraction=scm.test_fraction,
                                        max_test_rows=args.max_test_rows)
 
-    seeds = list(scm["shuffle_seeds"])
-    rows_per_prompt = int(scm["test_rows_per_prompt"])
+    seeds = list(scm.shuffle_seeds)
+    rows_per_prompt = scm.test_rows_per_prompt
     print(f"\ntiny-lm, {training_note}; {len(tables)} tables x shots {args.shots}, "
           f"<= {args.max_test_rows} test rows, {rows_per_prompt} rows/prompt, shuffle seeds "
           f"{seeds}; torch threads {args.threads}, load average {os.getloadavg()[0]:.1f}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from datarecipes.annotations.validate import ValidationParams
 from datarecipes.ledger import stage_counts, why
 from datarecipes.pipelines.provision.nodes import (
     dedup_provision_questions,
@@ -12,14 +13,17 @@ from datarecipes.pipelines.provision.nodes import (
     validate_scene_graphs,
 )
 from datarecipes.pipelines.scenes.nodes import generate_scenes
+from datarecipes.provision import ProvisionParams
+from datarecipes.provision.dedup import ProvisionDedupParams
+from datarecipes.scenes import ScenesParams
 
 
 @pytest.fixture(scope="module")
 def generated():
-    _, graphs, metadata = generate_scenes({"n_scenes": 6, "seed": 0})
-    valid, report = validate_scene_graphs(graphs, {})
+    _, graphs, metadata = generate_scenes(ScenesParams(n_scenes=6, seed=0))
+    valid, report = validate_scene_graphs(graphs, ValidationParams())
     questions, conversations = generate_provision_questions(valid, metadata,
-                                                            {"groups_per_split": 0})
+                                                            ProvisionParams(groups_per_split=0))
     return questions, conversations, report
 
 
@@ -42,7 +46,8 @@ def plant(questions: pd.DataFrame, conversations: list[dict]):
 def test_a_reworded_duplicate_is_dropped_and_recorded(generated):
     questions, conversations, report = generated
     table, convs, original = plant(questions, conversations)
-    kept, kept_convs, ledger, metrics, plot = dedup_provision_questions(table, convs, report, {})
+    kept, kept_convs, ledger, metrics, plot = dedup_provision_questions(table, convs, report,
+                                                                        ProvisionDedupParams())
     dedup = ledger[ledger["stage"] == "questions.dedup"].set_index("sample_id")
     dropped = dict(dedup.loc[~dedup["kept"], "ref"])
     # Exactly the planted duplicate, linked to the question it rewords (nothing of the
@@ -63,7 +68,8 @@ def test_a_reworded_duplicate_is_dropped_and_recorded(generated):
 def test_flag_keeps_every_question(generated):
     questions, conversations, report = generated
     table, convs, _ = plant(questions, conversations)
-    kept, _, ledger, _, _ = dedup_provision_questions(table, convs, report, {"action": "flag"})
+    kept, _, ledger, _, _ = dedup_provision_questions(table, convs, report,
+                                                        ProvisionDedupParams(action="flag"))
     assert len(kept) == len(table)
     assert (~ledger.loc[ledger["sample_id"] == "planted-reworded", "kept"]).sum() == 0
 
@@ -75,14 +81,14 @@ def test_validation_refusals_are_ledger_rows():
 
     from datarecipes.provision.dedup import provision_ledger
 
-    _, graphs, _ = generate_scenes({"n_scenes": 2, "seed": 0})
+    _, graphs, _ = generate_scenes(ScenesParams(n_scenes=2, seed=0))
     image_id, graph = next(iter(graphs.items()))
     boxes = graph.bboxes.astype(float).copy()
     boxes[0] = [np.nan, 0, 1, 1]
     graphs = dict(graphs) | {image_id: dataclasses.replace(graph, bboxes=boxes)}
-    _, report = validate_scene_graphs(graphs, {})
+    _, report = validate_scene_graphs(graphs, ValidationParams())
     empty = pd.DataFrame({"id": [], "image": [], "question": [], "bare_answer": []})
-    from datarecipes.provision.dedup import ProvisionDedupParams, dedup_questions, dedup_rows
+    from datarecipes.provision.dedup import dedup_questions, dedup_rows
 
     params = ProvisionDedupParams()
     ledger = provision_ledger(report, dedup_rows(dedup_questions(empty, params), empty, params))

@@ -14,13 +14,13 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from datarecipes.config import ParameterError, from_params
+from datarecipes.hooks import use_typed_parameters
 from datarecipes.pipelines.provision import create_pipeline
 from datarecipes.pipelines.provision.nodes import generate_provision_questions
 from datarecipes.provision import (
     MULTI_IMAGE,
     SINGLE_IMAGE,
     GraphIndex,
-    RunConfig,
     assign_ids,
     generate_questions,
     to_conversation,
@@ -39,7 +39,7 @@ def world(n: int = 12, objects: int = 8, seed: int = 0) -> dict[str, SceneGraph]
 
 
 def test_all_38_generators_emit_on_a_rich_world():
-    recs = generate_questions(world(40, 10), RunConfig(seed=3, n_groups=60))
+    recs = generate_questions(world(40, 10), ProvisionParams(seed=3, groups_per_split=60))
     made = Counter(r["generator"] for r in recs)
     assert set(made) == set(SINGLE_IMAGE + MULTI_IMAGE)
     assert all(made[n] >= 30 for n in SINGLE_IMAGE if "Most" not in n and "Anchor" not in n)
@@ -47,16 +47,18 @@ def test_all_38_generators_emit_on_a_rich_world():
 
 def test_same_seed_same_output_other_seed_differs():
     graphs = world()
-    a = generate_questions(graphs, RunConfig(seed=1, n_groups=10))
-    b = generate_questions(dict(reversed(list(graphs.items()))), RunConfig(seed=1, n_groups=10))
-    c = generate_questions(graphs, RunConfig(seed=2, n_groups=10))
+    a = generate_questions(graphs, ProvisionParams(seed=1, groups_per_split=10))
+    b = generate_questions(dict(reversed(list(graphs.items()))),
+                           ProvisionParams(seed=1, groups_per_split=10))
+    c = generate_questions(graphs, ProvisionParams(seed=2, groups_per_split=10))
     assert a == b  # order of the input mapping does not matter either
     assert [r["question"] for r in a] != [r["question"] for r in c]
 
 
 def test_budget_and_deduplication():
     graphs = world(6)
-    recs = generate_questions(graphs, RunConfig(seed=0, budget=3, n_groups=0))
+    recs = generate_questions(graphs, ProvisionParams(seed=0, budget_per_generator=3,
+                                                      groups_per_split=0))
     per = Counter((r["image_ids"][0], r["generator"]) for r in recs)
     assert max(per.values()) <= 3 and max(per.values()) == 3
     keys = [(tuple(r["image_ids"]), r["question"]) for r in recs]
@@ -65,8 +67,10 @@ def test_budget_and_deduplication():
 
 def test_mcq_fraction_extremes():
     graphs = world(5)
-    open_only = generate_questions(graphs, RunConfig(seed=0, mcq_fraction=0.0, n_groups=5))
-    mcq_only = generate_questions(graphs, RunConfig(seed=0, mcq_fraction=1.0, n_groups=5))
+    open_only = generate_questions(graphs, ProvisionParams(seed=0, mcq_fraction=0.0,
+                                                           groups_per_split=5))
+    mcq_only = generate_questions(graphs, ProvisionParams(seed=0, mcq_fraction=1.0,
+                                                          groups_per_split=5))
     # open_ok=False candidates (several correct values) can only be asked as MCQ
     assert Counter(r["format"] for r in open_only)["open"] > 0.9 * len(open_only)
     mcq = [r for r in mcq_only if r["format"] == "mcq"]
@@ -82,7 +86,8 @@ def test_empty_graph_and_missing_layers(caplog):
     bare = {k: SceneGraph(image_id=k, width=g.width, height=g.height, labels=g.labels,
                           bboxes=g.bboxes) for k, g in graphs.items()}
     with caplog.at_level(logging.INFO, logger="datarecipes.provision.engine"):
-        recs = generate_questions({"e": empty, **bare}, RunConfig(seed=0, n_groups=4))
+        recs = generate_questions({"e": empty, **bare},
+                                  ProvisionParams(seed=0, groups_per_split=4))
     made = {r["generator"] for r in recs}
     assert made and made <= {"ExistsObject", "MostObject", "LeastObject", "LeftMostObject",
                              "RightMostObject", "TopMostObject", "BottomMostObject",
@@ -107,7 +112,7 @@ def test_weighted_sample_prefers_rare_concepts():
 
 
 def test_llava_records_and_table():
-    recs = generate_questions(world(6), RunConfig(seed=4, n_groups=10))
+    recs = generate_questions(world(6), ProvisionParams(seed=4, groups_per_split=10))
     assign_ids(recs)
     conv = [to_conversation(r) for r in recs]
     sides = Counter()
@@ -158,7 +163,9 @@ def test_pipeline_runs_per_split(tmp_path):
         "provision_metrics": JSONDataset(filepath=str(tmp_path / "m.json")),
         "provision_generator_plot": MemoryDataset(),
     })
-    SequentialRunner().run(create_pipeline(), catalog)
+    pipeline = create_pipeline()
+    use_typed_parameters(catalog, pipeline)  # what the start-up hook does in a real run
+    SequentialRunner().run(pipeline, catalog)
     table = catalog.load("provision_questions")
     split_of = dict(zip(meta["image_id"], meta["split"]))
     for images, split in zip(table["image"], table["split"]):
@@ -178,7 +185,7 @@ def test_graph_without_split_is_an_error():
     graphs = world(3)
     meta = pd.DataFrame({"image_id": ["s00"], "split": ["train"]})
     with pytest.raises(ValueError, match="no split for 2"):
-        generate_provision_questions(graphs, meta, {})
+        generate_provision_questions(graphs, meta, ProvisionParams())
 
 
 def test_object_depth_is_mode_under_mask():

@@ -6,6 +6,7 @@ The oracle functions below are the reference's code (``provision/dataset.py``,
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from datarecipes.config import from_params
-from datarecipes.provision import GeneratorSettings, GraphIndex, RunConfig, generate_questions
+from datarecipes.provision import GeneratorParams, GraphIndex, generate_questions
 from datarecipes.provision.counting_vocabulary import REFERENCE_COUNTABLE
 from datarecipes.provision.params import ProvisionParams
 from datarecipes.provision.single.caption import scene_graph_caption
@@ -105,12 +106,12 @@ def test_most_least_object_reference_mode_answers_as_the_reference(cls, most):
     g = _graph()
     allow = REFERENCE_ENTRIES.get
     expected = ref_most(LABELS, BOXES, lambda x: x in REFERENCE_COUNTABLE, most)
-    settings = GeneratorSettings(n_choice=10, counting_vocabulary="reference",
+    settings = GeneratorParams(n_choice=10, counting_vocabulary="reference",
                                  frequency_objects="non_including")
     (cand,) = cls(settings).enumerate(g, random.Random(0))
     assert (cand.answer, sorted(cand.slots["choices"][1:])) == expected
     # ours counts every object and every non-mass label: a different question
-    ours = cls(GeneratorSettings(n_choice=10)).enumerate(g, random.Random(0))
+    ours = cls(GeneratorParams(n_choice=10)).enumerate(g, random.Random(0))
     assert [(c.answer, sorted(c.slots["choices"][1:])) for c in ours] != [expected]
     assert allow("people") == 0
 
@@ -125,10 +126,10 @@ def test_depth_points_below_threshold_are_emitted_after_ten_retries():
 
     depth = np.full((40, 40), 100, dtype=np.uint8)  # no pair reaches the threshold
     g = _graph(depth=depth)
-    ours = CloserPoint(GeneratorSettings(point_pairs=1)).enumerate(g, random.Random(0))
+    ours = CloserPoint(GeneratorParams(point_pairs=1)).enumerate(g, random.Random(0))
     assert ours == []  # ours: skipped
     rng = Counting(0)
-    (cand,) = CloserPoint(GeneratorSettings(point_pairs=1, depth_point_fallback="emit")
+    (cand,) = CloserPoint(GeneratorParams(point_pairs=1, depth_point_fallback="emit")
                           ).enumerate(g, rng)
     # 1 draw + 10 retries of two points (2 coordinates each); a redraw of point 2 when the
     # two print alike adds 2 more
@@ -150,16 +151,15 @@ def test_scene_graph_caption_describes_components_like_the_reference():
 def test_gpu_parameters_select_every_reference_choice():
     gpu = yaml.safe_load((ROOT / "conf/gpu/parameters_provision.yml").read_text())["provision"]
     p = from_params(ProvisionParams, gpu, where="conf/gpu")
-    assert (p.mcq_fraction, p.counting_vocabulary, p.frequency_objects,
-            p.depth_point_fallback, p.scene_graph_caption) == (
+    settings = p.generator_settings
+    assert (p.mcq_fraction, settings.counting_vocabulary, settings.frequency_objects,
+            settings.depth_point_fallback, p.scene_graph_caption) == (
         0.0, "reference", "non_including", "emit", True)
-    cfg = p.run_config(progress=False)
-    assert "SceneGraphCaption" in cfg.generators
+    assert "SceneGraphCaption" in p.generator_names
     graph = _graph(attributes=[[] for _ in LABELS], relations=[(1, "on", 0)],
                    depth=np.random.default_rng(0).integers(0, 256, (100, 100)).astype(np.uint8))
-    records = generate_questions({"fixed": graph.graph}, RunConfig(
-        generators=cfg.generators[:], settings=cfg.settings, mcq_fraction=cfg.mcq_fraction,
-        n_groups=0))
+    records = generate_questions({"fixed": graph.graph}, dataclasses.replace(
+        p, groups_per_split=0))
     assert records and {r["format"] for r in records} == {"open"}
     caption = [r for r in records if r["generator"] == "SceneGraphCaption"]
     assert len(caption) == 1 and "the first cup is on a table." in caption[0]["answer"].lower()

@@ -11,9 +11,9 @@ import pytest
 from datarecipes.provision import (
     MULTI_IMAGE,
     SINGLE_IMAGE,
-    GeneratorSettings,
+    GeneratorParams,
     GraphIndex,
-    RunConfig,
+    ProvisionParams,
     Vocabulary,
     build_generators,
     generate_questions,
@@ -40,7 +40,7 @@ def test_every_applicable_generator_runs_on_the_sample(graphs):
     assert all({"attributes", "relations", "depth", "masks"} <= g.layers for g in indices)
     vocab = Vocabulary.from_indices(indices)
     produced = set()
-    for gen in build_generators("all", GeneratorSettings()):
+    for gen in build_generators("all", GeneratorParams()):
         units = [indices] if gen.multi else indices
         for unit in units:
             for seed in range(3):
@@ -62,7 +62,7 @@ def test_every_applicable_generator_runs_on_the_sample(graphs):
 
 
 def test_sample_pipeline_output(graphs):
-    recs = generate_questions(graphs, RunConfig(seed=0, n_groups=1))
+    recs = generate_questions(graphs, ProvisionParams(seed=0, groups_per_split=1))
     assert len(recs) > 20
     assert {r["image"][0].rsplit("/", 1)[-1] for r in recs if r["type"] == "single"} == {
         "baseball_1.png", "baseball_2.png"}

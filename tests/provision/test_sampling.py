@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from datarecipes.provision import (
     MULTI_IMAGE,
     SINGLE_IMAGE,
-    GeneratorSettings,
+    GeneratorParams,
     GraphIndex,
     build_generators,
 )
@@ -30,7 +30,7 @@ from datarecipes.provision.sampling import (
 from tests.provision.oracle import check_multi, check_single
 from tests.provision.strategies import image_groups, scene_graphs
 
-SETTINGS = GeneratorSettings(depth_threshold=40, point_pairs=3)
+SETTINGS = GeneratorParams(depth_threshold=40, point_pairs=3)
 FAST = settings(max_examples=25, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from datarecipes.provision import (
     MULTI_IMAGE,
     SINGLE_IMAGE,
-    GeneratorSettings,
+    GeneratorParams,
     GraphIndex,
     Vocabulary,
     build_generators,
@@ -23,7 +23,7 @@ from datarecipes.provision import (
 from tests.provision.oracle import check_multi, check_single
 from tests.provision.strategies import image_groups, scene_graphs
 
-SETTINGS = GeneratorSettings(depth_threshold=40, point_pairs=3)
+SETTINGS = GeneratorParams(depth_threshold=40, point_pairs=3)
 FAST = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 BOXED = re.compile(r"### Final Answer: \\boxed\{(.*)\} <end>$")

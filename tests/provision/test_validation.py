@@ -11,14 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datarecipes.annotations.validate import (
-    ValidationSettings,
+    ValidationParams,
     normalise_label,
     validate_graphs,
 )
 from datarecipes.pipelines.provision.nodes import provision_stats, validate_scene_graphs
 from datarecipes.provision import (
     SINGLE_IMAGE,
-    RunConfig,
+    ProvisionParams,
     assign_ids,
     generate_questions,
     to_table,
@@ -33,8 +33,9 @@ def _graph(labels, boxes, **kw) -> SceneGraph:
 
 
 def _count_answers(graph: SceneGraph) -> dict[str, str]:
-    cfg = RunConfig(generators=("ExistsObject",), budget=10, mcq_fraction=0.0)
-    records = generate_questions({graph.image_id: graph}, cfg)
+    params = ProvisionParams(generators=("ExistsObject",), budget_per_generator=10,
+                             mcq_fraction=0.0)
+    records = generate_questions({graph.image_id: graph}, params)
     return {re.sub(r"\W+", " ", r["question"]).strip(): r["bare_answer"] for r in records}
 
 
@@ -65,7 +66,7 @@ def test_a_duplicated_detection_is_merged_and_counted():
     assert g.relations == [(0, "next to", 1), (1, "near", 0)]  # redirected, deduplicated
     assert next(iter(_count_answers(g).values())) != "2" and "bats" not in _count_answers(g)
     # a lower threshold is configurable: distinct but overlapping boxes stay apart at 0.99
-    apart, rep = validate_graphs({"img1": graph}, ValidationSettings(duplicate_iou=0.99))
+    apart, rep = validate_graphs({"img1": graph}, ValidationParams(duplicate_iou=0.99))
     assert rep.merged_duplicates == 1 and apart["img1"].n_objects == 3
 
 
@@ -89,7 +90,8 @@ def test_unusable_boxes_are_refused_per_object_naming_file_image_and_index(box, 
     assert message.startswith("object-detection-annotations.json: image 'kitchen_7': object 1 "
                               "('plate')") and text in message
     assert report.metrics()[f"validation_refused_{reason}"] == 1.0
-    questions = generate_questions(checked, RunConfig(generators=SINGLE_IMAGE, budget=3))
+    questions = generate_questions(checked, ProvisionParams(generators=SINGLE_IMAGE,
+                                                            budget_per_generator=3))
     assert questions and not any("plate" in json.dumps(q) for q in questions)
 
 
@@ -102,9 +104,9 @@ def test_a_box_just_past_the_edge_is_clipped_not_refused():
 
 def test_the_nodes_put_the_counts_in_the_provision_metrics():
     graph = _graph(["cup", "cup", "Cup"], [[0, 0, 20, 20], [0, 0, 20, 20], [1, 1, 0, 9]])
-    graphs, report = validate_scene_graphs({"img1": graph}, {})
+    graphs, report = validate_scene_graphs({"img1": graph}, ValidationParams())
     assert graphs["img1"].n_objects == 1
-    records = generate_questions(graphs, RunConfig(generators=("ExistsObject",)))
+    records = generate_questions(graphs, ProvisionParams(generators=("ExistsObject",)))
     assign_ids(records)
     questions = to_table(records)
     metrics, _ = provision_stats(questions, report)
@@ -148,6 +150,7 @@ def test_no_generated_question_is_about_a_refused_object(graph, bad, data):
                             depth=graph.depth, masks=graph.masks, image_path="twin.png")
     checked, report = validate_graphs({dirty.image_id: dirty, "twin": clean_twin})
     assert sum(report.refused.values()) == len(bad)
-    records = generate_questions(checked, RunConfig(budget=4, n_groups=4, mcq_fraction=0.5))
+    records = generate_questions(checked, ProvisionParams(budget_per_generator=4,
+                                                          groups_per_split=4, mcq_fraction=0.5))
     text = json.dumps(records)
     assert "zzrefused" not in text and "zzattr" not in text and "zzrel" not in text

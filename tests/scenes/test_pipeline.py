@@ -11,11 +11,19 @@ import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from datarecipes.hooks import use_typed_parameters
 from datarecipes.pipelines.scenes import create_pipeline
 from datarecipes.scenegraph import SceneGraph
 from tests.helpers import PROJECT_ROOT
 
 SMALL = {"n_scenes": 6, "seed": 11, "corrupt_fraction": 0.5}
+
+
+def _run(catalog: DataCatalog) -> None:
+    """What ``kedro run --pipelines=scenes`` does: parameters built and checked, then nodes."""
+    pipeline = create_pipeline()
+    use_typed_parameters(catalog, pipeline)
+    SequentialRunner().run(pipeline, catalog)
 
 
 def _memory_catalog(params: dict) -> DataCatalog:
@@ -30,7 +38,7 @@ def _memory_catalog(params: dict) -> DataCatalog:
 def test_pipeline_runs_on_memory_datasets(caplog):
     catalog = _memory_catalog(SMALL)
     with caplog.at_level(logging.INFO):
-        SequentialRunner().run(create_pipeline(), catalog)
+        _run(catalog)
     assert "Pipeline execution completed successfully" in caplog.text
     graphs = catalog["scene_graphs"].load()
     images = catalog["scene_images"].load()
@@ -52,7 +60,7 @@ def test_pipeline_runs_on_memory_datasets(caplog):
 def test_pipeline_refuses_bad_parameters_before_writing(tmp_path):
     catalog = _file_catalog(tmp_path, {**SMALL, "colours": ["red", "mauve"]})
     with pytest.raises(Exception, match=r"parameters_scenes.yml: scenes: colours.*'mauve'"):
-        SequentialRunner().run(create_pipeline(), catalog)
+        _run(catalog)
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
 
 
@@ -79,7 +87,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
     for run in ("a", "b"):
-        SequentialRunner().run(create_pipeline(), _file_catalog(tmp_path / run, SMALL))
+        _run(_file_catalog(tmp_path / run, SMALL))
     a, b = _files(tmp_path / "a"), _files(tmp_path / "b")
     kinds = {Path(name).suffix for name in a}
     assert {".png", ".npy", ".npz", ".json", ".parquet"} <= kinds
@@ -88,15 +96,15 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     assert a.keys() == b.keys()
     assert [name for name in a if a[name] != b[name]] == []
     other = tmp_path / "c"
-    SequentialRunner().run(create_pipeline(), _file_catalog(other, {**SMALL, "seed": 12}))
+    _run(_file_catalog(other, {**SMALL, "seed": 12}))
     assert _files(other)["data/01_raw/scenes/images/scene_000000.png"] != (
         a["data/01_raw/scenes/images/scene_000000.png"]
     )
 
 
 def test_saved_world_loads_back_and_smaller_n_leaves_no_stale_files(tmp_path):
-    SequentialRunner().run(create_pipeline(), _file_catalog(tmp_path, SMALL))
-    SequentialRunner().run(create_pipeline(), _file_catalog(tmp_path, {**SMALL, "n_scenes": 3}))
+    _run(_file_catalog(tmp_path, SMALL))
+    _run(_file_catalog(tmp_path, {**SMALL, "n_scenes": 3}))
     scenes = tmp_path / "data/01_raw/scenes"
     assert sorted(p.name for p in (scenes / "images").iterdir()) == [
         f"scene_{i:06d}.png" for i in range(3)

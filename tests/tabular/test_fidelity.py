@@ -23,6 +23,7 @@ from datarecipes.tabular.evaluate import (
     prompt_chunks,
     summary_metrics,
 )
+from datarecipes.tabular.params import ScmParams
 from datarecipes.tabular.serialize import PromptFormatParams, build_messages, encode_values
 from datarecipes.tabular.tables import Table
 from tests.tabular import reference_mlm as ref
@@ -220,10 +221,10 @@ def test_an_unusable_csv_is_refused_in_the_report_and_the_other_tables_go_on():
     good = df.to_csv(index=False).encode()
     one_class = b"a,b,label\n1,2,x\n3,4,x\n5,6,x\n"
     tables = load_real_tables({"good": lambda: good, "one_class": lambda: one_class},
-                              {"tables": None})
+                              ScmParams(tables=None))
     assert isinstance(tables["one_class"], RefusedTable)
     assert "single class" in tables["one_class"].reason
-    base = evaluate_baselines_node(tables, {"eval_shots": [8], "baselines": ["knn"]})
+    base = evaluate_baselines_node(tables, ScmParams(eval_shots=[8], baselines=["knn"]))
     table, metrics, _ = scm_report(base)
     refused = table[table["dataset"] == "one_class"]
     assert len(refused) == 1 and "single class" in refused["refused"].iloc[0]

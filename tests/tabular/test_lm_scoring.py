@@ -19,7 +19,7 @@ from datarecipes.tabular.lm_scoring import (
     score_answer,
     score_answers,
 )
-from datarecipes.tabular.params import ScmGenerationParams
+from datarecipes.tabular.params import ScmGenerationParams, ScmParams
 from datarecipes.tabular.serialize import answer_json, build_messages
 from datarecipes.tabular.tables import Table
 
@@ -128,9 +128,11 @@ def test_node_in_score_mode_answers_every_test_row(tiny_lm):
     y = (x[:, 0] > 0).astype(np.int64)
     table = Table(name="toy", X=x, y=y, feature_names=["a", "b", "c"],
                   classes=["no", "yes"], categorical={}, notes=[])
-    scm = {"eval_shots": [8, 16], "test_rows_per_prompt": 6, "shuffle_seeds": [40, 41],
-           "max_test_rows": 12, "max_prompt_tokens": 4096}
-    metrics, predictions = evaluate_tabular_lm({"toy": table}, tiny_lm, scm, {"mode": "score"})
+    scm = from_params(ScmParams, {"eval_shots": [8, 16], "test_rows_per_prompt": 6,
+                                  "shuffle_seeds": [40, 41], "max_test_rows": 12,
+                                  "max_prompt_tokens": 4096}, where="test")
+    metrics, predictions = evaluate_tabular_lm({"toy": table}, tiny_lm, scm,
+                                               ScmGenerationParams(mode="score"))
     assert len(predictions) == 2 * 2 * 12  # shots x seeds x rows
     assert predictions["label"].isin([0, 1]).all()  # every row answered in range
     assert list(metrics["shots"]) == [8, 16] and metrics["accuracy"].between(0, 1).all()
@@ -191,10 +193,10 @@ def test_generate_mode_reads_label_probabilities_for_the_auc(tiny_lm, monkeypatc
                   classes=["no", "yes"], categorical={}, notes=[])
     scm = {"eval_shots": [8], "test_rows_per_prompt": 6, "shuffle_seeds": [40],
            "max_test_rows": 12, "max_prompt_tokens": 4096}
-    gen = {"mode": "generate", "max_new_tokens": 4}
-    evaluate_tabular_lm({"toy": table}, tiny_lm, scm, gen)
-    evaluate_tabular_lm({"toy": table}, tiny_lm,
-                        {**scm, "protocol": {"auc_from": "probabilities"}}, gen)
+    gen = ScmGenerationParams(mode="generate", max_new_tokens=4)
+    evaluate_tabular_lm({"toy": table}, tiny_lm, from_params(ScmParams, scm, where="test"), gen)
+    evaluate_tabular_lm({"toy": table}, tiny_lm, from_params(
+        ScmParams, {**scm, "protocol": {"auc_from": "probabilities"}}, where="test"), gen)
     votes, probs = seen
     # 4 tokens parse to no answer: the vote shares are all zero; the AUC of the reference
     # protocol reads the label log-probs of a teacher-forced pass instead

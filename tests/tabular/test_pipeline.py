@@ -13,6 +13,7 @@ from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
+from datarecipes.hooks import use_typed_parameters
 from datarecipes.pipelines.scm import create_pipeline
 from datarecipes.pipelines.scm.nodes import evaluate_lm, scm_report
 from tests.helpers import PROJECT_ROOT, SHARED_DATA
@@ -29,6 +30,12 @@ SMALL = {
     "tables": ["blood", "website_phishing"],
     "baselines": ["knn", "logistic_regression"],
 }
+
+
+def _run(pipeline: Pipeline, catalog: DataCatalog) -> None:
+    """What ``kedro run`` does: parameters built and checked (the hook), then the nodes."""
+    use_typed_parameters(catalog, pipeline)
+    SequentialRunner().run(pipeline, catalog)
 
 
 def _raw_tables():
@@ -59,7 +66,7 @@ def test_pipeline_with_an_lm_stand_in_runs_in_memory():
                  "scm_prior_metrics", "scm_eval_table", "scm_metrics", "scm_accuracy_plot",
                  "scm_lm_predictions"):
         catalog[name] = MemoryDataset(copy_mode="assign")
-    SequentialRunner().run(_with_predict_fn_stand_in(), catalog)
+    _run(_with_predict_fn_stand_in(), catalog)
     train, val = catalog["scm_sft_records"].load(), catalog["scm_sft_records_val"].load()
     assert len(train) == 4 and len(val) == 2
     assert [m["role"] for m in train["messages"].iloc[0]] == ["system", "user", "assistant"]
@@ -80,14 +87,14 @@ def test_unknown_table_name_is_refused():
     catalog = DataCatalog({"scm_real_tables": MemoryDataset(_raw_tables(), copy_mode="assign")})
     catalog["params:scm"] = {**SMALL, "tables": ["blood", "nosuch"]}
     with pytest.raises(Exception, match=r"scm.tables names \['nosuch'\]"):
-        SequentialRunner().run(create_pipeline().only_nodes("scm_load_real_tables"), catalog)
+        _run(create_pipeline().only_nodes("scm_load_real_tables"), catalog)
 
 
 def test_bad_parameter_is_refused_naming_the_key():
     catalog = DataCatalog()
     catalog["params:scm"] = {**SMALL, "eval_shots": [32, 8]}
     with pytest.raises(Exception, match=r"parameters_scm.yml: scm: eval_shots must be"):
-        SequentialRunner().run(create_pipeline().only_nodes("scm_generate_prior_tasks"), catalog)
+        _run(create_pipeline().only_nodes("scm_generate_prior_tasks"), catalog)
 
 
 def test_real_catalog_writes_the_declared_files(tmp_path: Path):
@@ -99,7 +106,7 @@ def test_real_catalog_writes_the_declared_files(tmp_path: Path):
     catalog = DataCatalog.from_config(config)
     params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_scm.yml").read_text())["scm"]
     catalog["params:scm"] = {**params, **SMALL, "tables": ["blood"]}
-    SequentialRunner().run(create_pipeline(lm=False), catalog)
+    _run(create_pipeline(lm=False), catalog)
     lines = (tmp_path / "data/05_model_input/scm/sft_train.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     assert len(lines) == 4 and first["messages"][0]["role"] == "system"
@@ -125,14 +132,15 @@ def test_tabular_lm_is_trained_saved_and_queried_through_the_model_factory(tmp_p
     catalog["params:scm"] = {**SMALL, "n_tasks": 4, "val_fraction": 0.25, "tables": ["blood"],
                              "eval_shots": [8], "max_test_rows": 10, "test_rows_per_prompt": 10,
                              "max_prompt_tokens": 4096, "on_too_long": "fewer_shots"}
-    catalog["params:models.tabular_lm"] = {
-        "preset": "tiny-lm", "preset_cache_dir": str(tmp_path / "presets")}
+    # the hook builds params:models.tabular_lm from the whole models section
+    catalog["params:models"] = {"tabular_lm": {
+        "preset": "tiny-lm", "preset_cache_dir": str(tmp_path / "presets")}}
     catalog["params:scm_training"] = {"max_steps": 2, "per_device_train_batch_size": 1,
                                       "logging_steps": 1, "max_length": 4096}
     catalog["params:scm_generation"] = {"batch_size": 4, "max_new_tokens": 24}
     for name in ("scm_eval_table", "scm_metrics", "scm_lm_predictions", "scm_training_metrics"):
         catalog[name] = MemoryDataset(copy_mode="assign")
-    SequentialRunner().run(create_pipeline(lm=True), catalog)
+    _run(create_pipeline(lm=True), catalog)
 
     assert (tmp_path / "lm" / "config.json").is_file()
     training = catalog["scm_training_metrics"].load()

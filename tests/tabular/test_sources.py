@@ -11,6 +11,7 @@ from kedro.io import DatasetError
 from datarecipes.pipelines.scm.nodes import load_real_tables, real_tables_report
 from datarecipes.tabular.csv_dataset import CSVTablesSource
 from datarecipes.tabular.evaluate import RefusedTable
+from datarecipes.tabular.params import ScmParams
 
 
 def folder(tmp_path):
@@ -50,20 +51,20 @@ def test_missing_or_empty_folders_are_refused(tmp_path):
 
 def test_target_column_named_or_last_and_rows_accounted_for(tmp_path):
     raw = CSVTablesSource(str(folder(tmp_path))).load()
-    by_name = load_real_tables(raw, {"target_column": "quality", "tables": ["wine"]})
+    by_name = load_real_tables(raw, ScmParams(target_column="quality", tables=["wine"]))
     wine = by_name["wine"]
     assert wine.feature_names == ["acid", "sugar"] and wine.classes == ["high", "low"]
     report = real_tables_report(by_name)
     assert report.to_dict("records") == [{
         "table": "wine", "target_column": "quality", "classes": 2, "features": 2,
         "rows_read": 6, "rows_used": 5, "rows_dropped": 1, "dropped_rows": "4", "refused": ""}]
-    last = load_real_tables(raw, {"tables": ["iris"]})  # default: the last column
+    last = load_real_tables(raw, ScmParams(tables=["iris"]))  # default: the last column
     assert last["iris"].target_column == "species" and last["iris"].classes == ["a", "b"]
     # A table without the named column is refused with the reason; the others go on.
-    species = load_real_tables(raw, {"target_column": "species"})
+    species = load_real_tables(raw, ScmParams(target_column="species"))
     assert isinstance(species["wine"], RefusedTable)
     assert re.search(r"wine\.csv: no label column 'species'", species["wine"].reason)
     assert species["iris"].classes == ["a", "b"]
     assert real_tables_report(species).set_index("table").loc["wine", "refused"]
     with pytest.raises(ValueError, match=r"no usable table.*no label column 'nothing'"):
-        load_real_tables(raw, {"target_column": "nothing"})
+        load_real_tables(raw, ScmParams(target_column="nothing"))

@@ -46,10 +46,11 @@ def test_stages_train_one_after_the_other_at_their_own_rates(tmp_path):
         x = rng.normal(size=(12, 3))
         y = (x[:, 0] > 0).astype(int)
         records.append({"messages": build_messages(x[:8], y[:8], x[8:], y[8:])})
-    training = {"per_device_train_batch_size": 1, "gradient_accumulation_steps": 2,
-                "max_length": 1024, "logging_steps": 1,
-                "stages": [{"name": "a", "learning_rate": 1e-3, "share": 0.5},
-                           {"name": "b", "learning_rate": 1e-12}]}
+    training = from_params(ScmTrainingParams, {
+        "per_device_train_batch_size": 1, "gradient_accumulation_steps": 2,
+        "max_length": 1024, "logging_steps": 1,
+        "stages": [{"name": "a", "learning_rate": 1e-3, "share": 0.5},
+                   {"name": "b", "learning_rate": 1e-12}]}, where="test")
     tuned, metrics = train_tabular_lm(base, pd.DataFrame(records), training)
     assert metrics["a_sft_examples"] == 4 and metrics["b_sft_examples"] == 4
     after = tuned.model.state_dict()

@@ -10,6 +10,8 @@ import torch
 
 from datarecipes.pipelines.provision.nodes import generate_provision_questions
 from datarecipes.pipelines.scenes.nodes import generate_scenes
+from datarecipes.provision import ProvisionParams
+from datarecipes.scenes import ScenesParams
 
 
 def tiny_parameters(preset_cache: str) -> dict[str, object]:
@@ -54,9 +56,10 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, 
 
 def make_tiny_world(root: Path, n_scenes: int = 20) -> tuple[pd.DataFrame, str]:
     """ProVision questions over ``n_scenes`` scenes, with the images written under ``root``."""
-    images, graphs, metadata = generate_scenes({"n_scenes": n_scenes, "seed": 0})
+    images, graphs, metadata = generate_scenes(ScenesParams(n_scenes=n_scenes, seed=0))
     (root / "images").mkdir(parents=True)
     for image_id, data in images.items():
         (root / "images" / f"{image_id}.png").write_bytes(data)
-    questions, _ = generate_provision_questions(graphs, metadata, {"groups_per_split": 0})
+    questions, _ = generate_provision_questions(graphs, metadata,
+                                                ProvisionParams(groups_per_split=0))
     return questions, str(root)

@@ -10,7 +10,7 @@ Detectors and annotators hand over labels and boxes that the generators would ot
   the union, relations to the duplicate point to the kept object;
 * **unusable boxes** are refused per object, with the file, image and object index named: a
   NaN or infinite coordinate, an inverted box (x1 < x0 or y1 < y0), a zero-area box, or a box
-  that leaves the image by more than ``box_tolerance`` pixels (within the tolerance it is
+  that leaves the image by more than ``box_tolerance_px`` pixels (within the tolerance it is
   clipped to the image: detectors round past the edge). A refused object is removed with its
   attributes, mask, score and relations, so no question can be about it.
 
@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from datarecipes.config import require
 from datarecipes.scenegraph import LAYER_FILES, SceneGraph
 
 log = logging.getLogger(__name__)
@@ -46,17 +47,20 @@ def normalise_label(label: str) -> str:
 
 
 @dataclass(frozen=True)
-class ValidationSettings:
-    """Thresholds of :func:`validate_graphs`."""
+class ValidationParams:
+    """Thresholds of :func:`validate_graphs` (``provision.validation`` in
+    ``parameters_provision.yml``)."""
 
-    duplicate_iou: float = 0.95  #: Same label and IoU above this: one object detected twice.
-    box_tolerance: float = 1.0  #: Pixels a box may pass the image edge (then clipped).
+    #: Two detections of one label with IoU above this are one object (merged).
+    duplicate_iou: float = 0.95
+    #: Pixels a box may pass the image edge (clipped); beyond, the object is refused.
+    box_tolerance_px: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.duplicate_iou <= 1.0:
-            raise ValueError(f"duplicate_iou must be in (0, 1], got {self.duplicate_iou}")
-        if self.box_tolerance < 0:
-            raise ValueError(f"box_tolerance must be >= 0, got {self.box_tolerance}")
+        require(0.0 < self.duplicate_iou <= 1.0,
+                f"duplicate_iou must be in (0, 1], got {self.duplicate_iou}")
+        require(self.box_tolerance_px >= 0,
+                f"box_tolerance_px must not be negative, got {self.box_tolerance_px}")
 
 
 @dataclass
@@ -122,13 +126,13 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def validate_graph(graph: SceneGraph, settings: ValidationSettings,
+def validate_graph(graph: SceneGraph, settings: ValidationParams,
                    report: ValidationReport) -> SceneGraph:
     """``graph`` with labels normalised, duplicates merged and bad objects refused."""
     report.graphs += 1
     report.objects += graph.n_objects
     where = f"{source_file(graph)}: image {graph.image_id!r}"
-    w, h, tol = int(graph.width), int(graph.height), settings.box_tolerance
+    w, h, tol = int(graph.width), int(graph.height), settings.box_tolerance_px
     labels = [normalise_label(x) for x in graph.labels]
     report.relabelled += sum(a != b for a, b in zip(labels, graph.labels))
     boxes = graph.bboxes.copy()
@@ -200,11 +204,11 @@ def validate_graph(graph: SceneGraph, settings: ValidationSettings,
 
 
 def validate_graphs(graphs: Mapping[str, SceneGraph],
-                    settings: ValidationSettings | None = None,
+                    settings: ValidationParams | None = None,
                     ) -> tuple[dict[str, SceneGraph], ValidationReport]:
     """Every graph validated (same keys; a graph may be left with no object), and the report.
     Refusals are logged once, with the first messages and the counts."""
-    settings = settings or ValidationSettings()
+    settings = settings or ValidationParams()
     report = ValidationReport()
     out = {key: validate_graph(g, settings, report) for key, g in graphs.items()}
     total = sum(report.refused.values())

@@ -12,10 +12,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from datarecipes.config import require
 from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.sampling import draw, draw_order, weighted_sample
 
@@ -31,23 +32,44 @@ ImageGroup = Sequence[GraphIndex]
 
 
 @dataclass(frozen=True)
-class GeneratorSettings:
-    """Knobs the generators read (the pipeline builds it from ``parameters_provision.yml``)."""
+class GeneratorParams:
+    """What every generator reads: ``provision.generator_settings`` in
+    ``parameters_provision.yml`` (a field of
+    :class:`~datarecipes.provision.params.ProvisionParams`)."""
 
-    depth_threshold: float = 50.0  # min |Δdepth| (0–255) for a depth comparison to be asked
-    n_choice: int = 4  # options in a multiple-choice question (and candidates listed)
-    point_pairs: int = 2  # depth-point questions drawn per image (random pixel pairs)
-    point_tries: int = 64  # random pixel pairs tried per depth-point question
-    max_subgraph_size: int = 3  # scene-graph descriptions: at most this many elements
-    max_descriptions: int = 4  # scene-graph QA: descriptions kept per object (smallest first)
-    #: countable labels: ``stoplist`` (all but mass nouns) | ``reference`` (ProVision's allowlist)
-    counting_vocabulary: str = "stoplist"
-    #: Most/LeastObject count: ``all`` objects | ``non_including`` (the reference's
-    #: ``non_including_bboxes()``: objects whose box contains another box are left out)
-    frequency_objects: str = "all"
-    #: depth points after ``point_tries`` pairs below the threshold: ``skip`` (ours) |
-    #: ``emit`` the last pair (the reference: 1 draw + 10 retries, then asked anyway)
-    depth_point_fallback: str = "skip"
+    #: Options in a multiple-choice question (also the most candidates a question lists).
+    n_choice: int = 4
+    #: Minimum depth difference (0-255) for depth questions (the reference's threshold, 50).
+    depth_threshold: float = 50.0
+    #: Depth-point questions drawn per image for CloserPoint / FartherPoint.
+    point_pairs: int = 2
+    #: Random pixel pairs tried per depth-point question before it is skipped (``skip``).
+    point_tries: int = 64
+    #: Scene-graph questions: most elements (attributes, relation, neighbour attributes)
+    #: in a description (the reference's subgraph size, 3).
+    max_subgraph_size: int = 3
+    #: Scene-graph questions: descriptions kept per object, smallest first.
+    max_descriptions: int = 4
+    #: Countable labels: ``stoplist`` (ours: all but mass nouns) or ``reference`` (ProVision's
+    #: OBJECT_FOR_COUNTING_TASK allowlist; unlisted labels are not counted).
+    counting_vocabulary: Literal["stoplist", "reference"] = "stoplist"
+    #: Objects Most/LeastObject count: ``all`` (ours) or ``non_including`` (the reference's
+    #: ``non_including_bboxes()``: boxes that contain another box are left out).
+    frequency_objects: Literal["all", "non_including"] = "all"
+    #: Depth-point pairs still below ``depth_threshold`` after the tries: ``skip`` (ours) or
+    #: ``emit`` (the reference: 1 draw + 10 retries, then the last pair is asked anyway).
+    depth_point_fallback: Literal["skip", "emit"] = "skip"
+
+    def __post_init__(self) -> None:
+        require(2 <= self.n_choice <= 10, f"n_choice must be in [2, 10], got {self.n_choice}")
+        require(0 <= self.depth_threshold <= 255,
+                f"depth_threshold must be in [0, 255], got {self.depth_threshold}")
+        require(self.point_pairs >= 0, f"point_pairs must not be negative, got {self.point_pairs}")
+        require(self.point_tries >= 1, f"point_tries must be at least 1, got {self.point_tries}")
+        require(1 <= self.max_subgraph_size <= 5,
+                f"max_subgraph_size must be in [1, 5], got {self.max_subgraph_size}")
+        require(self.max_descriptions >= 1,
+                f"max_descriptions must be at least 1, got {self.max_descriptions}")
 
 
 class Candidate:
@@ -98,8 +120,8 @@ class Generator:
         if cls.name:
             REGISTRY[cls.name] = cls
 
-    def __init__(self, settings: GeneratorSettings | None = None):
-        self.settings = settings or GeneratorSettings()
+    def __init__(self, settings: GeneratorParams | None = None):
+        self.settings = settings or GeneratorParams()
 
     def enumerate(self, graph: Any, rng: random.Random) -> list[Candidate]:
         """Every candidate for one graph (single-image) or one image group (multi-image)."""
@@ -122,7 +144,7 @@ class Generator:
     def steps(self, cand: Candidate, graph: Any, format_number: NumberFormat) -> list[str]:
         """Facts, read from the graph, that lead to the answer (without the final step).
 
-        ``num`` formats an int the way the answer is formatted (digit or word).
+        ``format_number`` formats an int the way the answer is formatted (digit or word).
         """
         raise NotImplementedError
 

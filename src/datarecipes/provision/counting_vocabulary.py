@@ -3,10 +3,10 @@
 The terms with value 1 in ``OBJECT_FOR_COUNTING_TASK`` of ProVision's
 ``provision/generators/object_annotation.py`` (JieyuZ2/ProVision @579ef22), 2774 of its 4603
 terms; ``utils.check_object_for_counting_task`` treats every label outside the table as NOT
-countable. Used when ``provision.counting_vocabulary`` is ``reference``; our default
-(``stoplist``) counts every label except a short list of mass nouns (:mod:`.text`). Labels
-are lower-cased where they enter (``annotations.validate``), so the few capitalised terms
-(e.g. "CD") are matched in lower case too (:data:`REFERENCE_COUNTABLE_LOWER`).
+countable. Used when ``provision.generator_settings.counting_vocabulary`` is ``reference``;
+our default (``stoplist``) counts every label except a short list of mass nouns (:mod:`.text`).
+Labels are lower-cased where they enter (``annotations.validate``), so the few capitalised
+terms (e.g. "CD") are matched in lower case too (:data:`REFERENCE_COUNTABLE_LOWER`).
 """
 
 REFERENCE_COUNTABLE: frozenset[str] = frozenset({

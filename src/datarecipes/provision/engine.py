@@ -16,17 +16,25 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from datarecipes.provision import multi, single  # noqa: F401  (register the generators)
-from datarecipes.provision.base import REGISTRY, Generator, GeneratorSettings, ImageGroup
+from datarecipes.provision.base import (
+    REGISTRY,
+    Candidate,
+    Generator,
+    GeneratorParams,
+    ImageGroup,
+)
 from datarecipes.provision.index import GraphIndex
 from datarecipes.provision.render import Vocabulary, render
 from datarecipes.provision.sampling import RareConceptWeight, concept_counts, image_groups
 from datarecipes.scenegraph import SceneGraph
+
+if TYPE_CHECKING:
+    from datarecipes.provision.params import ProvisionParams
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +59,7 @@ CAPTION: tuple[str, ...] = ("SceneGraphCaption",)
 assert set(SINGLE_IMAGE + MULTI_IMAGE + CAPTION) == set(REGISTRY), "generator registry out of sync"
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """What :func:`generate_questions` needs (built from the ``provision`` parameters)."""
-
-    seed: int = 0
-    generators: tuple[str, ...] = SINGLE_IMAGE + MULTI_IMAGE
-    budget: int = 1  # questions per generator per image (per group for multi-image)
-    mcq_fraction: float = 0.5
-    group_size: int = 2
-    n_groups: int = 100  # image groups per split for the multi-image generators
-    settings: GeneratorSettings = field(default_factory=GeneratorSettings)
-    progress: bool = False
-
-
-def build_generators(names: Sequence[str] | str, settings: GeneratorSettings) -> list[Generator]:
+def build_generators(names: Sequence[str] | str, settings: GeneratorParams) -> list[Generator]:
     """Generator instances by ProVision name (``"all"`` for every one)."""
     if names == "all":
         names = SINGLE_IMAGE + MULTI_IMAGE
@@ -83,9 +77,12 @@ def applicable(gen: Generator, indices: ImageGroup) -> bool:
     return all(gen.needs <= index.layers for index in indices)
 
 
-def _record(gen, cand, graph, rng, cfg, vocab, images, image_ids, source, split):
-    mcq = rng.random() < cfg.mcq_fraction
-    qa = render(gen, cand, graph, rng, mcq, vocab, cfg.settings.n_choice)
+def _record(gen: Generator, cand: Candidate, graph: GraphIndex | ImageGroup,
+            rng: random.Random, params: ProvisionParams, vocab: Vocabulary,
+            images: Sequence[str], image_ids: Sequence[str], source: str, split: str,
+            ) -> dict[str, Any] | None:
+    mcq = rng.random() < params.mcq_fraction
+    qa = render(gen, cand, graph, rng, mcq, vocab, params.generator_settings.n_choice)
     if qa is None:
         return None
     return {"image": list(images), "image_ids": list(image_ids), "generator": gen.name,
@@ -93,10 +90,11 @@ def _record(gen, cand, graph, rng, cfg, vocab, images, image_ids, source, split)
             "image_first": rng.random() < 0.5, **qa}
 
 
-def generate_questions(graphs: Mapping[str, SceneGraph], cfg: RunConfig,
-                       split: str = "train") -> list[dict[str, Any]]:
-    """Sampled question records for the graphs of one split (see module docstring)."""
-    gens = build_generators(cfg.generators, cfg.settings)
+def generate_questions(graphs: Mapping[str, SceneGraph], params: ProvisionParams,
+                       split: str = "train", progress: bool = False) -> list[dict[str, Any]]:
+    """Sampled question records for the graphs of one split (see module docstring);
+    ``progress`` shows a progress bar per split."""
+    gens = build_generators(params.generator_names, params.generator_settings)
     ids = sorted(graphs)
     indices = [GraphIndex(graphs[i]) for i in ids]
     vocab = Vocabulary.from_indices(indices)
@@ -109,7 +107,7 @@ def generate_questions(graphs: Mapping[str, SceneGraph], cfg: RunConfig,
     records: list[dict[str, Any]] = []
     seen: set[tuple] = set()
 
-    def keep(rec):
+    def keep(rec: dict[str, Any] | None) -> None:
         if rec is None:
             return
         key = (tuple(rec["image_ids"]), rec["question"])
@@ -117,24 +115,21 @@ def generate_questions(graphs: Mapping[str, SceneGraph], cfg: RunConfig,
             seen.add(key)
             records.append(rec)
 
-    for index in tqdm(indices, desc=f"provision single [{split}]", disable=not cfg.progress):
+    for index in tqdm(indices, desc=f"provision single [{split}]", disable=not progress):
         path = index.graph.image_path or index.image_id
         source = index.graph.source or "provision"
         for gen in singles:
             if not gen.needs <= index.layers:
                 disabled[gen.name] += 1
                 continue
-            rng = _rng(cfg.seed, index.image_id, gen.name)
-            for cand in gen.sample(index, rng, cfg.budget, weigh):
-                keep(
-                    _record(
-                        gen, cand, index, rng, cfg, vocab, [path], [index.image_id], source, split
-                    )
-                )
+            rng = _rng(params.seed, index.image_id, gen.name)
+            for cand in gen.sample(index, rng, params.budget_per_generator, weigh):
+                keep(_record(gen, cand, index, rng, params, vocab, [path], [index.image_id],
+                             source, split))
 
-    groups = image_groups(len(indices), cfg.group_size, cfg.n_groups,
-                          _rng(cfg.seed, "groups", split)) if multis else []
-    for group_pos in tqdm(groups, desc=f"provision multi [{split}]", disable=not cfg.progress):
+    groups = image_groups(len(indices), params.group_size, params.groups_per_split,
+                          _rng(params.seed, "groups", split)) if multis else []
+    for group_pos in tqdm(groups, desc=f"provision multi [{split}]", disable=not progress):
         group = [indices[p] for p in group_pos]
         gids = [index.image_id for index in group]
         paths = [index.graph.image_path or index.image_id for index in group]
@@ -143,9 +138,9 @@ def generate_questions(graphs: Mapping[str, SceneGraph], cfg: RunConfig,
             if not applicable(gen, group):
                 disabled[gen.name] += 1
                 continue
-            rng = _rng(cfg.seed, *gids, gen.name)
-            for cand in gen.sample(group, rng, cfg.budget, weigh):
-                keep(_record(gen, cand, group, rng, cfg, vocab, paths, gids,
+            rng = _rng(params.seed, *gids, gen.name)
+            for cand in gen.sample(group, rng, params.budget_per_generator, weigh):
+                keep(_record(gen, cand, group, rng, params, vocab, paths, gids,
                              "+".join(sorted(sources)), split))
 
     for name, n in sorted(disabled.items()):

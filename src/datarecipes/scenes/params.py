@@ -1,8 +1,8 @@
 """Parameters of the scenes world (section ``scenes`` of ``parameters_scenes.yml``).
 
 Other pipelines that need their own world (the filtering recipe uses one with 30% corrupted
-captions) build a :class:`ScenesParams` from their own section with
-``from_params(ScenesParams, section, where=...)`` and call
+captions) give it a namespaced copy of the section (``params:filtering_world.scenes``), which
+the start-up hook builds into a :class:`ScenesParams` too, and call
 :func:`datarecipes.scenes.generate_world`.
 """
 

@@ -10,8 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from datarecipes import ledger as ledgers
-from datarecipes.annotations.validate import report_dict, validate_graphs
-from datarecipes.config import from_params
+from datarecipes.annotations.validate import ValidationParams, report_dict, validate_graphs
 from datarecipes.provision import assign_ids, generate_questions, to_conversation, to_table
 from datarecipes.provision.dedup import (
     ProvisionDedupParams,
@@ -90,24 +89,22 @@ def select_scene_source(
     return graphs, splits.reset_index(drop=True), metrics
 
 
-def validate_scene_graphs(scene_graphs: Mapping[str, SceneGraph], params: dict[str, Any]
+def validate_scene_graphs(scene_graphs: Mapping[str, SceneGraph], validation: ValidationParams
                           ) -> tuple[dict[str, SceneGraph], dict[str, Any]]:
     """Scene graphs as they enter ProVision, checked (``annotations.validate``): labels
     normalised, duplicate detections merged, bad boxes refused per object; and the report."""
-    cfg = from_params(ProvisionParams, params, where="parameters_provision.yml: provision")
-    graphs, report = validate_graphs(scene_graphs, cfg.validation())
+    graphs, report = validate_graphs(scene_graphs, validation)
     return graphs, report_dict(report)
 
 
 def generate_provision_questions(scene_graphs: Mapping[str, SceneGraph],
                                  scene_metadata: pd.DataFrame,
-                                 params: dict[str, Any]) -> tuple[pd.DataFrame, list[dict]]:
+                                 provision: ProvisionParams) -> tuple[pd.DataFrame, list[dict]]:
     """Questions per split (an image's questions inherit its split; multi-image questions
     group images of one split): the question table and LLaVA conversations."""
-    cfg = from_params(ProvisionParams, params, where="parameters_provision.yml: provision")
     records: list[dict[str, Any]] = []
     for split, graphs in sorted(split_graphs(scene_graphs, scene_metadata).items()):
-        records += generate_questions(graphs, cfg.run_config(), split=split)
+        records += generate_questions(graphs, provision, split=split, progress=True)
     assign_ids(records)
     log.info("provision: %d questions from %d scene graphs", len(records), len(scene_graphs))
     return to_table(records), [to_conversation(r) for r in records]
@@ -126,17 +123,15 @@ def provision_stats(questions: pd.DataFrame, validation: Mapping[str, Any] | Non
 
 def dedup_provision_questions(questions: pd.DataFrame, conversations: list[dict],
                               validation: Mapping[str, Any] | None,
-                              params: Mapping[str, Any]
+                              dedup: ProvisionDedupParams,
                               ) -> tuple[pd.DataFrame, list[dict], pd.DataFrame,
                                          dict[str, float], Figure]:
     """Near-identical questions (same image(s), same answer, MinHash Jaccard at or above
     ``provision_dedup.text.threshold``) dropped as recorded decisions: the kept questions and
     conversations, ``provision_ledger`` (validation's per-object decisions and the question
     dedup), its per-stage counts and the funnel plot."""
-    cfg = from_params(ProvisionDedupParams, params, where="parameters_provision.yml: "
-                                                          "provision_dedup")
-    dups = dedup_questions(questions, cfg)
-    stage = dedup_rows(dups, questions, cfg)
+    dups = dedup_questions(questions, dedup)
+    stage = dedup_rows(dups, questions, dedup)
     ledger = provision_ledger(validation, stage)
     keep_ids = set(stage.loc[stage["kept"], "sample_id"])
     kept = questions[questions["id"].astype(str).isin(keep_ids).to_numpy()].reset_index(drop=True)
@@ -146,6 +141,6 @@ def dedup_provision_questions(questions: pd.DataFrame, conversations: list[dict]
     metrics |= {f"dropped_by_generator/{g}": float(n)
                 for g, n in dropped.value_counts().sort_index().items()}
     log.info("provision: %d near-identical question(s) of %d %s", int(dups["dup.minhash"].sum()),
-             len(questions), "dropped" if cfg.action == "drop" else "flagged")
+             len(questions), "dropped" if dedup.action == "drop" else "flagged")
     return kept, kept_conversations, ledger, metrics, ledgers.funnel_figure(
         ledger, title="ProVision: objects and questions per stage")

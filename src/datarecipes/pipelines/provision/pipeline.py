@@ -32,7 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 validate_scene_graphs,
-                inputs=["provision_scene_graphs", "params:provision"],
+                inputs=["provision_scene_graphs", "params:provision.validation"],
                 outputs=["provision_valid_graphs", "provision_validation"],
                 name="validate_scene_graphs",
             ),

@@ -6,12 +6,10 @@ tiny Qwen2 preset for Qwen2.5-7B-Instruct + LoRA with no change here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
-from datarecipes.config import from_params
 from datarecipes.models import LoadedModel, ModelParams, generate, load_model
 from datarecipes.pipelines.scm.nodes import evaluate_lm
 from datarecipes.tabular.evaluate import Answer
@@ -26,22 +24,20 @@ from datarecipes.tabular.tables import Table
 from datarecipes.training.sft import train_sft
 
 
-def prepare_tabular_lm(model: Mapping[str, Any]) -> tuple[LoadedModel, Any]:
+def prepare_tabular_lm(model: ModelParams) -> tuple[LoadedModel, Any]:
     """Load the base LM (a preset is built once, then loaded by path) and its tokenizer, which
     the corpus builder uses to check every prompt against the context."""
-    spec = ModelParams.from_params(model, where="parameters_models.yml: models.tabular_lm")
-    loaded = load_model(spec)
+    loaded = load_model(model)
     return loaded, loaded.tokenizer
 
 
 def train_tabular_lm(
-    base: LoadedModel, records: pd.DataFrame, training: Mapping[str, Any]
+    base: LoadedModel, records: pd.DataFrame, training: ScmTrainingParams
 ) -> tuple[LoadedModel, dict[str, float]]:
     """LoRA / full SFT of the tabular LM on the serialized SCM-prior tasks, in one run or as
     the staged schedule ``scm_training.stages`` (metrics of stage ``s`` prefixed ``s_``)."""
-    params = from_params(ScmTrainingParams, training, where="parameters_scm.yml: scm_training")
     model, metrics = base, {}
-    for name, rows, sft in params.plan(len(records)):
+    for name, rows, sft in training.plan(len(records)):
         part = records.iloc[rows]
         if part.empty:
             raise ValueError(f"parameters_scm.yml: scm_training.stages: stage {name!r} gets no "
@@ -54,30 +50,27 @@ def train_tabular_lm(
 def evaluate_tabular_lm(
     tables: dict[str, Table],
     model: LoadedModel,
-    scm: Mapping[str, Any],
-    generation: Mapping[str, Any],
+    scm: ScmParams,
+    generation: ScmGenerationParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Many-shot prediction on every real table (greedy generation or label scoring, as
     ``scm_generation.mode`` says); parsed, voted and scored."""
-    gen = from_params(ScmGenerationParams, generation, where="parameters_scm.yml: scm_generation")
-    scm_params = from_params(ScmParams, scm, where="parameters_scm.yml: scm")
-    test_rows = scm_params.test_rows_per_prompt
-    max_new_tokens = gen.max_new_tokens or test_rows * TOKENS_PER_ANSWER_ROW
+    max_new_tokens = generation.max_new_tokens or scm.test_rows_per_prompt * TOKENS_PER_ANSWER_ROW
 
     def predict(prompts: list[list[dict[str, Any]]]) -> list[str]:
-        if gen.mode == "score":
-            return score_answers(model.model, model.tokenizer, prompts, fmt=scm_params.prompt)
+        if generation.mode == "score":
+            return score_answers(model.model, model.tokenizer, prompts, fmt=scm.prompt)
         outputs = generate(
             model, prompts, max_new_tokens=max_new_tokens, temperature=0.0,
-            batch_size=gen.batch_size,
+            batch_size=generation.batch_size,
         )
         texts = [candidates[0] for candidates in outputs]
-        if scm_params.protocol.auc_from != "probabilities":
+        if scm.protocol.auc_from != "probabilities":
             return texts
         # the reference's AUC uses the label log-probs of the generation: read them with one
         # teacher-forced pass through each generated answer
         scored = label_probabilities(model.model, model.tokenizer, prompts, texts,
-                                     fmt=scm_params.prompt)
+                                     fmt=scm.prompt)
         return [Answer(text, s.probs) for text, s in zip(texts, scored)]
 
-    return evaluate_lm(tables, predict, scm_params, model.tokenizer)
+    return evaluate_lm(tables, predict, scm, model.tokenizer)

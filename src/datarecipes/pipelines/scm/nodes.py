@@ -10,7 +10,6 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from datarecipes.config import from_params
 from datarecipes.tabular.evaluate import (
     PredictFn,
     RefusedTable,
@@ -27,22 +26,15 @@ from datarecipes.tabular.tables import Table, TableError, parse_table
 log = logging.getLogger(__name__)
 
 
-def _params(scm: Mapping[str, Any] | ScmParams) -> ScmParams:
-    if isinstance(scm, ScmParams):
-        return scm
-    return from_params(ScmParams, scm, where="parameters_scm.yml: scm")
-
-
 def generate_prior_tasks(
-    scm: Mapping[str, Any] | ScmParams,
+    scm: ScmParams,
 ) -> tuple[list[SCMTask], list[dict[str, Any]], dict[str, float]]:
     """Draw ``n_tasks`` SCM-prior tables: (tasks, their configurations, prior metrics)."""
-    p = _params(scm)
     start = time.perf_counter()
-    tasks = generate_tasks(p.n_tasks, p.seed, p.prior, workers=p.workers, progress=True)
+    tasks = generate_tasks(scm.n_tasks, scm.seed, scm.prior, workers=scm.workers, progress=True)
     seconds = time.perf_counter() - start
     metrics = prior_summary(tasks)
-    metrics["tables_per_second"] = p.n_tasks / max(seconds, 1e-9)
+    metrics["tables_per_second"] = scm.n_tasks / max(seconds, 1e-9)
     return tasks, [t.config for t in tasks], metrics
 
 
@@ -51,21 +43,20 @@ def _records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def build_sft_corpus(
-    tasks: list[SCMTask], scm: Mapping[str, Any] | ScmParams, tokenizer: Any = None
+    tasks: list[SCMTask], scm: ScmParams, tokenizer: Any = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, val) SFT records (``messages`` + ``meta``), each prompt checked against the
     context with ``tokenizer`` (a byte-count upper bound when None)."""
-    p = _params(scm)
     train, val = build_sft_records(
-        tasks, p.sft_shots, p.sft_test_rows, p.seed, val_fraction=p.val_fraction,
-        progress=True, tokenizer=tokenizer, max_length=p.max_prompt_tokens,
-        on_too_long=p.on_too_long, teacher=p.rf_teacher, prompt_format=p.prompt,
+        tasks, scm.sft_shots, scm.sft_test_rows, scm.seed, val_fraction=scm.val_fraction,
+        progress=True, tokenizer=tokenizer, max_length=scm.max_prompt_tokens,
+        on_too_long=scm.on_too_long, teacher=scm.rf_teacher, prompt_format=scm.prompt,
     )
     return _records_frame(train), _records_frame(val)
 
 
 def load_real_tables(
-    raw_tables: Mapping[str, Callable[[], bytes]], scm: Mapping[str, Any] | ScmParams
+    raw_tables: Mapping[str, Callable[[], bytes]], scm: ScmParams
 ) -> dict[str, Table | RefusedTable]:
     """Clean the selected CSVs of the ``scm_real_tables`` folder (all when ``tables`` is null),
     the class in ``target_column`` (the last column when null).
@@ -73,8 +64,7 @@ def load_real_tables(
     A CSV that cannot be used (empty, one class, no feature, ...) becomes a
     :class:`RefusedTable` with the reason: it is reported in the evaluation table and the
     metrics, and the other tables go on."""
-    p = _params(scm)
-    names = sorted(raw_tables) if p.tables is None else list(p.tables)
+    names = sorted(raw_tables) if scm.tables is None else list(scm.tables)
     missing = [n for n in names if n not in raw_tables]
     if missing:
         raise ValueError(
@@ -84,9 +74,9 @@ def load_real_tables(
     tables: dict[str, Table | RefusedTable] = {}
     for name in names:
         try:
-            table = parse_table(raw_tables[name](), name, label_column=p.target_column,
-                                max_classes=p.max_classes,
-                                encoding_fallback=p.encoding_fallback,
+            table = parse_table(raw_tables[name](), name, label_column=scm.target_column,
+                                max_classes=scm.max_classes,
+                                encoding_fallback=scm.encoding_fallback,
                                 source=f"scm_real_tables/{name}.csv")
         except TableError as err:
             log.warning("scm: table %s refused: %s", name, err)
@@ -127,31 +117,29 @@ def real_tables_report(tables: Mapping[str, Table | RefusedTable]) -> pd.DataFra
 
 
 def evaluate_baselines_node(
-    tables: dict[str, Table | RefusedTable], scm: Mapping[str, Any] | ScmParams
+    tables: dict[str, Table | RefusedTable], scm: ScmParams
 ) -> pd.DataFrame:
     """Baselines on every table and shot count (same splits and shots as the LM)."""
-    p = _params(scm)
-    return evaluate_baselines(tables, p.eval_shots, p.baselines, split_seed=p.split_seed,
-                              test_fraction=p.test_fraction, max_test_rows=p.max_test_rows,
-                              progress=True, protocol=p.protocol,
-                              hyperparameters=p.baseline_hyperparameters,
-                              shuffle_seeds=p.shuffle_seeds,
-                              test_rows_per_prompt=p.test_rows_per_prompt,
-                              random_state=p.baseline_random_state)
+    return evaluate_baselines(tables, scm.eval_shots, scm.baselines, split_seed=scm.split_seed,
+                              test_fraction=scm.test_fraction, max_test_rows=scm.max_test_rows,
+                              progress=True, protocol=scm.protocol,
+                              hyperparameters=scm.baseline_hyperparameters,
+                              shuffle_seeds=scm.shuffle_seeds,
+                              test_rows_per_prompt=scm.test_rows_per_prompt,
+                              random_state=scm.baseline_random_state)
 
 
 def evaluate_lm(
     tables: dict[str, Table | RefusedTable], predict_fn: PredictFn,
-    scm: Mapping[str, Any] | ScmParams,
+    scm: ScmParams,
     tokenizer: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The LM (``predict_fn``: prompts -> generations) on every table: (metrics, predictions)."""
-    p = _params(scm)
     return evaluate_icl(
-        predict_fn, tables, p.eval_shots, test_rows_per_prompt=p.test_rows_per_prompt,
-        shuffle_seeds=p.shuffle_seeds, split_seed=p.split_seed, test_fraction=p.test_fraction,
-        max_test_rows=p.max_test_rows, tokenizer=tokenizer, max_length=p.max_prompt_tokens,
-        on_too_long=p.on_too_long, progress=True, protocol=p.protocol, fmt=p.prompt,
+        predict_fn, tables, scm.eval_shots, test_rows_per_prompt=scm.test_rows_per_prompt,
+        shuffle_seeds=scm.shuffle_seeds, split_seed=scm.split_seed, test_fraction=scm.test_fraction,
+        max_test_rows=scm.max_test_rows, tokenizer=tokenizer, max_length=scm.max_prompt_tokens,
+        on_too_long=scm.on_too_long, progress=True, protocol=scm.protocol, fmt=scm.prompt,
     )
 
 
