@@ -145,8 +145,12 @@ def build_stages(project_path: Path) -> dict[str, Any]:
         outputs = {o for n in own for o in n.outputs}
 
         by_file: dict[str, set[str]] = {}
-        for item in sorted(i for i in inputs if i.startswith("params:")):
-            key = item.removeprefix("params:")
+        keys = {i.removeprefix("params:") for i in inputs if i.startswith("params:")}
+        for key in sorted(keys):
+            # A sub-section read beside its whole section (provision.validation and provision)
+            # is already tracked by the section.
+            if any(key.startswith(f"{other}.") for other in keys):
+                continue
             by_file.setdefault(param_files[key.split(".")[0]], set()).add(key)
 
         outs: set[str] = set()
