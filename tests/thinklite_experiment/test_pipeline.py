@@ -9,6 +9,7 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from datarecipes.experiments import compare_arms
+from datarecipes.hooks import use_typed_parameters
 from datarecipes.pipelines.thinklite_experiment import create_pipeline
 from datarecipes.pipelines.thinklite_experiment.pipeline import namespace
 from datarecipes.thinklite.datasets import VQASource
@@ -68,6 +69,7 @@ def run(tiny_world, preset_cache, tmp_path_factory):
             for sub, subvalue in value.items():
                 datasets.setdefault(f"params:{key}.{sub}", MemoryDataset(subvalue))
     catalog = DataCatalog(datasets)
+    use_typed_parameters(catalog, pipeline)  # what the start-up hook does
     SequentialRunner().run(pipeline, catalog)
     return catalog
 
