@@ -67,7 +67,7 @@ def test_comparison_refuses_runs_the_parameters_do_not_describe():
 
 def test_run_parameters_seed_both_the_selection_and_grpo():
     grpo = from_params(GRPOParams, {"max_steps": 3, "seed": 0}, where="thinklite_grpo")
-    selection, grpo = run_parameters(experiment().selection, grpo, arm="random", seed=4)
+    selection, grpo = run_parameters(experiment(), grpo, arm="random", seed=4)
     assert selection.strategy == "random" and selection.seed == 4
     assert grpo == from_params(GRPOParams, {"max_steps": 3, "seed": 4}, where="thinklite_grpo")
 

@@ -28,7 +28,7 @@ COMMAND = "kedro run --pipelines=thinklite_experiment"
 
 
 def run_parameters(
-    selection: Mapping[str, SelectionParams],
+    params: ExperimentParams,
     grpo: GRPOParams,
     *,
     arm: str,
@@ -37,9 +37,9 @@ def run_parameters(
     """The ``hard_sample_selection`` and ``thinklite_grpo`` sections of run ``arm`` × ``seed``:
     the arm's entry of ``thinklite_experiment.selection`` and the shared GRPO budget, both
     with ``seed`` (so two arms at one seed differ only in what they train on)."""
-    if arm not in selection:
+    if arm not in params.selection:
         raise ValueError(f"{FILE}: thinklite_experiment.selection has no arm {arm!r}")
-    return (dataclasses.replace(selection[arm], seed=seed),
+    return (dataclasses.replace(params.selection[arm], seed=seed),
             dataclasses.replace(grpo, seed=seed))
 
 

@@ -57,12 +57,12 @@ def run_pipeline(arm: str, seed: int) -> Pipeline:
         # update_wrapper: a bare partial has no __name__ for Kedro's logs.
         functools.update_wrapper(functools.partial(run_parameters, arm=arm, seed=seed),
                                  run_parameters),
-        inputs=["params:thinklite_experiment.selection", "params:thinklite_grpo"],
+        inputs=["params:thinklite_experiment", "params:thinklite_grpo"],
         outputs=list(RUN_INPUTS.values()),
         name="thinklite_experiment_run_parameters",
     )
     nodes = [parameters] + [_rewired(n) for n in strategy_nodes().nodes]
-    shared = {p: p for p in SHARED_PARAMETERS | {"params:thinklite_experiment.selection"}}
+    shared = {p: p for p in SHARED_PARAMETERS | {"params:thinklite_experiment"}}
     return Pipeline(nodes, namespace=namespace(arm, seed), inputs=SHARED_INPUTS,
                     parameters=shared)
 
