@@ -17,7 +17,12 @@ from datarecipes.executors import ExecutorParams
 from datarecipes.mcts import MctsParams, SelectionParams
 from datarecipes.models import ModelParams
 from datarecipes.pipelines.thinklite.nodes import compare_strategies, select_training_set
-from datarecipes.thinklite import AblationParams, ThinkLiteMctsParams, policy_fingerprint
+from datarecipes.thinklite import (
+    ABLATION_STRATEGIES,
+    AblationParams,
+    ThinkLiteMctsParams,
+    policy_fingerprint,
+)
 from datarecipes.thinklite.datasets import DirectoryDataset, ThinkLiteBenchmarksDataset
 from datarecipes.thinklite.difficulty import search_key
 
@@ -109,6 +114,25 @@ def test_random_keeps_as_many_as_mcts():
                             POLICY, GenerationParams(),
                             SelectionParams(strategy="mcts", iters_threshold=3),
                             ThinkLiteMctsParams())
+
+
+def test_each_ablation_namespace_gets_its_strategy_and_errors_name_the_ablation_file():
+    from datarecipes.hooks import typed_parameters
+    from datarecipes.pipelines.thinklite_ablation import create_pipeline
+
+    names = sorted(i for i in create_pipeline().inputs() if i.startswith("params:"))
+    ablation = [n for n in names if n.startswith("params:thinklite_ablation")]
+    assert ablation == [f"params:thinklite_ablation.{s}" for s in sorted(ABLATION_STRATEGIES)]
+    raw = {"thinklite_ablation": {s: {"strategy": s, "iters_threshold": 2}
+                                  for s in ABLATION_STRATEGIES}}
+    built = typed_parameters(ablation, lambda name: raw[name.removeprefix("params:")])
+    for s in ABLATION_STRATEGIES:
+        assert built[f"params:thinklite_ablation.{s}"] == SelectionParams(strategy=s,
+                                                                          iters_threshold=2)
+    raw["thinklite_ablation"]["random"]["iters_threshold"] = 3
+    with pytest.raises(ParameterError, match=r"^parameters_thinklite_ablation\.yml: "
+                                             r"thinklite_ablation: random\.iters_threshold"):
+        typed_parameters(ablation, lambda name: raw[name.removeprefix("params:")])
 
 
 def test_ablation_requires_matching_thresholds_and_counts():
