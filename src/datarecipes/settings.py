@@ -12,7 +12,8 @@ from datarecipes.io.sources import SourceGuardHook
 # so a refused run leaves no MLflow run and no file.
 HOOKS = (MlflowTrackingHook(), ParameterValidationHook(), SourceGuardHook(), PreRunCheckHook())
 
-# Parameters reach the catalog as in the YAML; ParameterValidationHook builds them (context.py).
+# Kedro's own building of dataclass-typed node parameters is off: ParameterValidationHook
+# builds them (nested sections, checked types), see datarecipes/context.py.
 CONTEXT_CLASS = ProjectContext
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

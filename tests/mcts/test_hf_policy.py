@@ -110,3 +110,17 @@ def test_vlm_policy_batches_image_and_text_requests(tmp_path, monkeypatch):
     batched = policy.generate_steps(requests, **kwargs)
     assert batched == [policy.generate_steps([r], **kwargs)[0] for r in requests]
     assert all(g.n_tokens == 5 for gens in batched for g in gens)
+
+
+def test_a_generated_special_token_is_counted_but_never_reaches_the_step_text(tiny_lm):
+    from datarecipes.mcts.decoding import cut_at_stop
+
+    _, tok = tiny_lm
+    pad = tok.convert_tokens_to_ids("<|image_pad|>")
+    ids = tok("### Step1: two", add_special_tokens=False)["input_ids"]
+    mixed = ids[:2] + [pad] + ids[2:] + tok(" <end> more", add_special_tokens=False)["input_ids"]
+    text, count = cut_at_stop(tok, mixed, "<end>", {tok.eos_token_id})
+    # A placeholder left in a step would be one image too many in the next prompt.
+    assert "<|image_pad|>" not in text and text.endswith("<end>")
+    assert text.replace(" ", "") == "### Step1: two <end>".replace(" ", "")
+    assert count == len(mixed)  # no EOS: every generated token counted, the cut tail included

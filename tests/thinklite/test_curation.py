@@ -12,11 +12,15 @@ import pytest
 from kedro.io import MemoryDataset
 from PIL import Image
 
+from datarecipes.config import from_params
 from datarecipes.dedup import ContaminationError
+from datarecipes.hooks import use_typed_parameters
 from datarecipes.ledger import main as ledger_cli
 from datarecipes.ledger import read_ledger, stage_counts, why
+from datarecipes.mcts import SelectionParams
 from datarecipes.pipelines.thinklite.nodes import build_ledger, curate_pool
-from datarecipes.thinklite import provision_to_questions
+from datarecipes.thinklite import ThinkLiteEvalParams, provision_to_questions
+from datarecipes.thinklite.curation import ThinkLiteDecontaminationParams, ThinkLiteDedupParams
 from datarecipes.thinklite.data import REFUSAL_COLUMNS
 
 NO_REFUSALS = pd.DataFrame(columns=REFUSAL_COLUMNS)
@@ -83,10 +87,17 @@ def planted(tiny_world, tmp_path_factory):
     return pool, heldout, dup_truth, contam_truth
 
 
+def sections(dedup=None, decon=None) -> tuple:
+    """curate_pool's three sections built from their YAML mappings, as the hook builds them."""
+    return (from_params(ThinkLiteDedupParams, dedup, where="thinklite_dedup"),
+            from_params(ThinkLiteDecontaminationParams, decon, where="thinklite_decontamination"),
+            ThinkLiteEvalParams())
+
+
 def curate(planted, tmp_path, dedup=None, decon=None, benchmarks=None):
     pool, heldout, *_ = planted
     return curate_pool(pool, heldout, benchmarks or {}, NO_REFUSALS, str(tmp_path),
-                       dedup or {}, decon or {}, {})
+                       *sections(dedup, decon))
 
 
 def test_planted_duplicates_and_contaminations_are_found_with_their_representatives(
@@ -161,7 +172,7 @@ def test_ledger_covers_mcts_and_selection_and_why_answers(planted, tmp_path, cap
     empty_acc = pd.DataFrame({"sample_id": [], "accuracy": [], "skip_reason": []})
     ledger, metrics, funnel, table, figures = build_ledger(
         pool_ledger, pool, hashes, difficulty, empty_acc, selected,
-        {"strategy": "mcts", "iters_threshold": 0})
+        SelectionParams(strategy="mcts", iters_threshold=0))
     assert list(stage_counts(ledger)["stage"]) == ["inputs", "dedup", "decontamination",
                                                     "mcts_difficulty", "selection"]
     assert metrics["stage/selection/kept"] == len(selected)
@@ -229,6 +240,7 @@ def test_a_pipeline_run_spends_no_search_on_planted_duplicates(planted, tiny_wor
     for name in ("thinklite_ledger", "thinklite_difficulty"):
         datasets[name] = KeptMemoryDataset()
     catalog = DataCatalog(datasets)
+    use_typed_parameters(catalog, pipeline)
     SequentialRunner().run(pipeline, catalog)
     ledger = catalog.load("thinklite_ledger")
     # What MCTS scored, and the ledger's mcts stage, hold no planted duplicate/contamination.
@@ -269,10 +281,11 @@ def test_flat_images_are_never_phash_duplicates(tmp_path):
     pool = pd.DataFrame(rows)
     heldout = pool.iloc[[0]].assign(sample_id="h0", question="What colour is this picture?")
     kept, ledger, hashes, contaminated, _ = curate_pool(pool, heldout, {}, NO_REFUSALS, None,
-                                                        {}, {}, {})
+                                                        *sections())
     assert hashes["image_flat"].all() and hashes["image_phash"].isna().all()
     assert len(kept) == 3 and contaminated.empty
     assert "flat image" in ledger.loc[ledger["sample_id"] == "s0", "reason"].iloc[1]
     # by bytes, the two identical blue images are one sample
-    kept, *_ = curate_pool(pool, heldout, {}, NO_REFUSALS, None, {"image_match": "exact"}, {}, {})
+    kept, *_ = curate_pool(pool, heldout, {}, NO_REFUSALS, None,
+                           *sections({"image_match": "exact"}))
     assert list(kept["sample_id"]) == ["s0", "s1"]

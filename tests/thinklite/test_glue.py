@@ -12,12 +12,22 @@ from kedro.io import DatasetError
 from PIL import Image
 
 from datarecipes.config import ParameterError, from_params
+from datarecipes.engines import GenerationParams
 from datarecipes.executors import ExecutorParams
-from datarecipes.mcts import MctsParams
+from datarecipes.mcts import MctsParams, SelectionParams
+from datarecipes.models import ModelParams
 from datarecipes.pipelines.thinklite.nodes import compare_strategies, select_training_set
-from datarecipes.thinklite import AblationParams, ThinkLiteMctsParams, policy_fingerprint
+from datarecipes.thinklite import (
+    ABLATION_STRATEGIES,
+    AblationParams,
+    ThinkLiteMctsParams,
+    policy_fingerprint,
+)
 from datarecipes.thinklite.datasets import DirectoryDataset, ThinkLiteBenchmarksDataset
 from datarecipes.thinklite.difficulty import search_key
+
+#: A policy spec for nodes that take one but, outside strategy accuracy, never load it.
+POLICY = ModelParams(preset="tiny-vlm")
 
 
 def png(colour: str) -> bytes:
@@ -90,8 +100,8 @@ def test_random_keeps_as_many_as_mcts():
     counts = {}
     for strategy in ("mcts", "random"):
         selected, metrics, _, _, accuracy = select_training_set(
-            pool, difficulty, "unused", {}, {}, {"strategy": strategy, "iters_threshold": 3},
-            {},
+            pool, difficulty, "unused", POLICY, GenerationParams(),
+            SelectionParams(strategy=strategy, iters_threshold=3), ThinkLiteMctsParams(),
         )
         counts[strategy] = (len(selected), set(selected["sample_id"]))
         assert metrics["num_selected"] == len(selected)
@@ -100,8 +110,29 @@ def test_random_keeps_as_many_as_mcts():
     assert counts["random"][0] == counts["mcts"][0] == hard
     assert counts["random"][1] != counts["mcts"][1]
     with pytest.raises(ValueError, match="kept none"):
-        select_training_set(pool, difficulty.assign(solved=True, iters=0), "unused", {}, {},
-                            {"strategy": "mcts", "iters_threshold": 3}, {})
+        select_training_set(pool, difficulty.assign(solved=True, iters=0), "unused",
+                            POLICY, GenerationParams(),
+                            SelectionParams(strategy="mcts", iters_threshold=3),
+                            ThinkLiteMctsParams())
+
+
+def test_each_ablation_namespace_gets_its_strategy_and_errors_name_the_ablation_file():
+    from datarecipes.hooks import typed_parameters
+    from datarecipes.pipelines.thinklite_ablation import create_pipeline
+
+    names = sorted(i for i in create_pipeline().inputs() if i.startswith("params:"))
+    ablation = [n for n in names if n.startswith("params:thinklite_ablation")]
+    assert ablation == [f"params:thinklite_ablation.{s}" for s in sorted(ABLATION_STRATEGIES)]
+    raw = {"thinklite_ablation": {s: {"strategy": s, "iters_threshold": 2}
+                                  for s in ABLATION_STRATEGIES}}
+    built = typed_parameters(ablation, lambda name: raw[name.removeprefix("params:")])
+    for s in ABLATION_STRATEGIES:
+        assert built[f"params:thinklite_ablation.{s}"] == SelectionParams(strategy=s,
+                                                                          iters_threshold=2)
+    raw["thinklite_ablation"]["random"]["iters_threshold"] = 3
+    with pytest.raises(ParameterError, match=r"^parameters_thinklite_ablation\.yml: "
+                                             r"thinklite_ablation: random\.iters_threshold"):
+        typed_parameters(ablation, lambda name: raw[name.removeprefix("params:")])
 
 
 def test_ablation_requires_matching_thresholds_and_counts():
@@ -115,9 +146,9 @@ def test_ablation_requires_matching_thresholds_and_counts():
     kwargs |= {"mcts_selection": {"num_selected": 5.0}, "accuracy_selection": {
         "num_selected": 3.0}, "random_selection": {"num_selected": 4.0}}
     with pytest.raises(ValueError, match="random kept 4"):
-        compare_strategies({}, {"accuracy": 0.1}, **kwargs)
+        compare_strategies({"accuracy": 0.1}, **kwargs)
     kwargs["random_selection"] = {"num_selected": 5.0}
-    metrics, _ = compare_strategies({}, {"accuracy": 0.1}, **kwargs)
+    metrics, _ = compare_strategies({"accuracy": 0.1}, **kwargs)
     assert metrics["accuracy/num_selected"] == 3.0 and metrics["warm_start/accuracy"] == 0.1
 
 

@@ -9,6 +9,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
+from datarecipes.hooks import use_typed_parameters
 from datarecipes.ledger import stage_counts
 from datarecipes.models import LoadedModel
 from datarecipes.pipelines.thinklite import create_pipeline
@@ -56,6 +57,7 @@ def run(tiny_world, preset_cache, tmp_path_factory):
             for sub, subvalue in value.items():
                 datasets[f"params:{key}.{sub}"] = MemoryDataset(subvalue)
     catalog = DataCatalog(datasets)
+    use_typed_parameters(catalog, pipeline)  # what the start-up hook does
     SequentialRunner().run(pipeline, catalog)
     return catalog, work_dir
 

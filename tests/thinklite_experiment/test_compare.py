@@ -5,15 +5,22 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from datarecipes.config import ParameterError
+from datarecipes.config import ParameterError, from_params
+from datarecipes.experiments.params import ExperimentParams
 from datarecipes.pipelines.thinklite_experiment.nodes import compare_runs, run_key, run_parameters
 from datarecipes.pipelines.thinklite_experiment.pipeline import create_pipeline, design
+from datarecipes.training.grpo import GRPOParams
 
 ARMS = ["mcts", "random", "all"]
 SEEDS = [0, 1, 2, 3, 4, 5]
 PARAMS = {"arms": ARMS, "seeds": SEEDS, "baseline": "random", "bootstrap_resamples": 2000,
           "selection": {"mcts": {"strategy": "mcts"}, "random": {"strategy": "random"},
                         "all": {"strategy": "all"}}}
+
+
+def experiment(**changes: object) -> ExperimentParams:
+    """The section as the start-up hook hands it to the nodes."""
+    return from_params(ExperimentParams, {**PARAMS, **changes}, where="thinklite_experiment")
 
 
 def _runs(accuracy: dict[str, list[float]]) -> dict[str, object]:
@@ -34,7 +41,7 @@ def test_planted_gain_is_found_and_no_gain_straddles_zero():
     accuracy = {"random": [0.4 + o for o in offsets],
                 "mcts": [0.5 + o + n for o, n in zip(offsets, noise)],
                 "all": [0.4 + o + n for o, n in zip(offsets, noise)]}
-    metrics, summary, per_run, overlap, *_, page = compare_runs(PARAMS, {"accuracy": 0.3},
+    metrics, summary, per_run, overlap, *_, page = compare_runs(experiment(), {"accuracy": 0.3},
                                                                 **_runs(accuracy))
     assert len(per_run) == len(ARMS) * len(SEEDS)
     assert set(zip(per_run["arm"], per_run["seed"])) == {(a, s) for a in ARMS for s in SEEDS}
@@ -51,17 +58,18 @@ def test_planted_gain_is_found_and_no_gain_straddles_zero():
 def test_comparison_refuses_runs_the_parameters_do_not_describe():
     runs = _runs({a: [0.5] * len(SEEDS) for a in ARMS})
     with pytest.raises(ValueError, match="pipeline was built with runs"):
-        compare_runs({**PARAMS, "seeds": SEEDS[:-1]}, {}, **runs)
+        compare_runs(experiment(seeds=SEEDS[:-1]), {}, **runs)
     with pytest.raises(ValueError, match="metric 'f1' is not in run"):
-        compare_runs({**PARAMS, "metric": "f1"}, {}, **runs)
+        compare_runs(experiment(metric="f1"), {}, **runs)
     with pytest.raises(ParameterError, match="baseline 'accuracy' is not one of the arms"):
-        compare_runs({**PARAMS, "baseline": "accuracy"}, {}, **runs)
+        compare_runs(experiment(baseline="accuracy"), {}, **runs)
 
 
 def test_run_parameters_seed_both_the_selection_and_grpo():
-    selection, grpo = run_parameters(PARAMS, {"max_steps": 3, "seed": 0}, arm="random", seed=4)
-    assert selection["strategy"] == "random" and selection["seed"] == 4
-    assert grpo == {"max_steps": 3, "seed": 4}
+    grpo = from_params(GRPOParams, {"max_steps": 3, "seed": 0}, where="thinklite_grpo")
+    selection, grpo = run_parameters(experiment(), grpo, arm="random", seed=4)
+    assert selection.strategy == "random" and selection.seed == 4
+    assert grpo == from_params(GRPOParams, {"max_steps": 3, "seed": 4}, where="thinklite_grpo")
 
 
 def test_the_shipped_design_builds_every_arm_and_seed():

@@ -9,6 +9,7 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from datarecipes.experiments import compare_arms
+from datarecipes.hooks import use_typed_parameters
 from datarecipes.pipelines.thinklite_experiment import create_pipeline
 from datarecipes.pipelines.thinklite_experiment.pipeline import namespace
 from datarecipes.thinklite.datasets import VQASource
@@ -68,6 +69,7 @@ def run(tiny_world, preset_cache, tmp_path_factory):
             for sub, subvalue in value.items():
                 datasets.setdefault(f"params:{key}.{sub}", MemoryDataset(subvalue))
     catalog = DataCatalog(datasets)
+    use_typed_parameters(catalog, pipeline)  # what the start-up hook does
     SequentialRunner().run(pipeline, catalog)
     return catalog
 
@@ -102,8 +104,8 @@ def test_arms_keep_their_counts_and_seeds_reach_selection_and_grpo(run):
         assert len(sets["random"]) == len(sets["diverse"]) == len(sets["mcts"])
         assert sets["all"] == set(pool["sample_id"])
         grpo = catalog.load(f"{namespace('mcts', seed)}.run_grpo_params")
-        assert grpo["seed"] == seed
-        assert catalog.load(f"{namespace('random', seed)}.run_selection_params")["seed"] == seed
+        assert grpo.seed == seed
+        assert catalog.load(f"{namespace('random', seed)}.run_selection_params").seed == seed
     overlap = catalog.load("thinklite_experiment_overlap_table")
     assert len(overlap) == len(SEEDS) * len(ARMS) * (len(ARMS) - 1) // 2
     row = overlap[(overlap.seed == 0) & (overlap.arm_a == "mcts") & (overlap.arm_b == "all")]

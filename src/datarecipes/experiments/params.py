@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from datarecipes.config import parameters_section, require
+import yaml
+
+from datarecipes.config import from_params, parameters_section, require
 from datarecipes.mcts import SelectionParams
+
+#: The file that defines the section, under the configuration's ``base`` environment.
+FILE = "parameters_thinklite_experiment.yml"
 
 #: The arms the issue asks for: ThinkLite's rule, its two controls, the whole pool and the
 #: diversity-aware hard set.
@@ -62,3 +68,19 @@ class ExperimentParams:
                 "the mcts, random and diverse arms must share iters_threshold (it sets the "
                 f"count random and diverse keep), got "
                 f"{ {a: c.iters_threshold for a, c in counted.items()} }")
+
+
+def design(conf_dir: str | Path = "conf/base") -> tuple[list[str], list[int]]:
+    """Arms and seeds of ``<conf_dir>/parameters_thinklite_experiment.yml`` (the section's
+    defaults when the file is not there, e.g. outside the project directory).
+
+    For building the pipeline, before Kedro has loaded any parameter (a pipeline's nodes are
+    fixed first): the whole section is checked here, as the start-up hook checks it again.
+    """
+    path = Path(conf_dir) / FILE
+    raw = {}
+    if path.is_file():
+        raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(
+            "thinklite_experiment") or {}
+    params = from_params(ExperimentParams, raw, where=f"{path}: thinklite_experiment")
+    return list(params.arms), list(params.seeds)

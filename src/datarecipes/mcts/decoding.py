@@ -32,12 +32,15 @@ def cut_at_stop(
     """Text of generated ``ids`` up to and including ``stop``, and the tokens generated for it.
 
     Generation ends at an end-of-sequence token (counted, not shown) or just after the stop
-    string (kept in the text, as ThinkLite's steps keep their ``<end>``).
+    string (kept in the text, as ThinkLite's steps keep their ``<end>``). Special tokens are
+    counted but left out of the text, as vLLM (ThinkLite's rollout engine) and our other
+    decoders do: a generated ``<|image_pad|>`` kept in a step would become one image
+    placeholder too many in the next rollout's prompt, which the processor refuses.
     """
     ids = list(ids)
     end = next((i for i, t in enumerate(ids) if t in eos_ids), None)
     real = ids if end is None else ids[:end]
-    text = tokenizer.decode(real, skip_special_tokens=False)
+    text = tokenizer.decode(real, skip_special_tokens=True)
     if stop and stop in text:
         return text[: text.index(stop) + len(stop)], len(real)
     return text, len(real) + (0 if end is None else 1)

@@ -1,7 +1,12 @@
 """Nodes of the ThinkLite pipelines: they only wire ``datarecipes.thinklite``, ``mcts`` and
 ``training``. Checkpoints arrive as directories (``CheckpointDataset``) or, in in-memory runs,
 as loaded models; :func:`load_policy` (training) and :class:`PolicySource` (batch inference,
-loaded where the executor runs it, on the ``generation`` engine) accept both."""
+loaded where the executor runs it, on the ``generation`` engine) accept both.
+
+Every parameter arrives built: the start-up hook (:class:`datarecipes.hooks.
+ParameterValidationHook`) turns each ``params:`` input into its frozen dataclass, a dotted one
+(``params:models.policy``) into the section's field, so nodes never see a dict and a bad key
+has stopped the run, naming its file, before the first node."""
 
 from __future__ import annotations
 
@@ -15,7 +20,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from datarecipes import ledger as ledgers
-from datarecipes.config import from_params
 from datarecipes.engines import GenerationParams
 from datarecipes.executors import make_executor
 from datarecipes.mcts import (
@@ -25,10 +29,9 @@ from datarecipes.mcts import (
     select_hard_samples,
     selection_report,
 )
-from datarecipes.models import LoadedModel, ModelsParams, load_model
+from datarecipes.models import LoadedModel, ModelParams, load_model
 from datarecipes.thinklite import (
     ABLATION_STRATEGIES,
-    AblationParams,
     PolicySource,
     ThinkLiteDataParams,
     ThinkLiteEvalParams,
@@ -46,29 +49,20 @@ from datarecipes.thinklite import (
     sft_records,
     split_questions,
 )
+from datarecipes.thinklite.curation import ThinkLiteDecontaminationParams, ThinkLiteDedupParams
 from datarecipes.thinklite.data import REFUSAL_COLUMNS, source_questions
 from datarecipes.training.grpo import GRPOParams, train_grpo
 from datarecipes.training.sft import SFTParams, train_sft
 
 logger = logging.getLogger(__name__)
 Checkpoint = LoadedModel | str
-FILE = "parameters_thinklite.yml"
 ABLATION_FILE = "parameters_thinklite_ablation.yml"
 
 
-def _models(models: Mapping[str, Any]) -> ModelsParams:
-    return from_params(ModelsParams, models, where="parameters_models.yml: models")
-
-
-def _generation(generation: Mapping[str, Any]) -> GenerationParams:
-    return from_params(GenerationParams, generation, where="parameters_models.yml: generation")
-
-
 def build_question_sets(
-    provision_questions: pd.DataFrame, scene_root: str, thinklite_data: Mapping[str, Any]
+    provision_questions: pd.DataFrame, scene_root: str, params: ThinkLiteDataParams
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Warm-start set, MCTS pool and held-out set from ProVision's single-image questions."""
-    params = from_params(ThinkLiteDataParams, thinklite_data, where=f"{FILE}: thinklite_data")
     questions = provision_to_questions(provision_questions, scene_root)
     warm, pool, heldout = split_questions(questions, params)
     metrics = {
@@ -136,9 +130,9 @@ def curate_pool(
     benchmarks: Mapping[str, pd.DataFrame],
     input_refusals: pd.DataFrame,
     dedup_work_dir: str,
-    thinklite_dedup: Mapping[str, Any],
-    thinklite_decontamination: Mapping[str, Any],
-    thinklite_eval: Mapping[str, Any],
+    dedup: ThinkLiteDedupParams,
+    decon: ThinkLiteDecontaminationParams,
+    evaluation: ThinkLiteEvalParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """The pool MCTS scores: ``candidate_pool`` without near-duplicate samples and without
     samples matching the held-out set or a benchmark the run evaluates.
@@ -147,13 +141,9 @@ def curate_pool(
     decontamination), ``thinklite_pool_hashes`` (per sample: image hashes and size, question
     signature), ``thinklite_contamination_table`` (the contaminated samples and what they
     match) and ``thinklite_curation_metrics``. Hashing runs on ``thinklite_dedup.executor``,
-    resumable per shard under ``dedup_work_dir``.
+    resumable per shard under ``dedup_work_dir``. ``evaluation`` names the benchmarks the run
+    evaluates, which the pool must not overlap.
     """
-    dedup = from_params(curation.ThinkLiteDedupParams, thinklite_dedup,
-                        where=f"{FILE}: thinklite_dedup")
-    decon = from_params(curation.ThinkLiteDecontaminationParams, thinklite_decontamination,
-                        where=f"{FILE}: thinklite_decontamination")
-    evaluation = from_params(ThinkLiteEvalParams, thinklite_eval, where=f"{FILE}: thinklite_eval")
     executor = make_executor(dedup.executor)
     pool = candidate_pool.reset_index(drop=True)
     hashes = curation.hash_questions(pool, dedup, executor, dedup_work_dir, "pool")
@@ -197,14 +187,12 @@ def build_ledger(
     difficulty: pd.DataFrame,
     accuracy: pd.DataFrame,
     selected: pd.DataFrame,
-    hard_sample_selection: Mapping[str, Any],
+    config: SelectionParams,
 ) -> tuple[pd.DataFrame, dict[str, float], Figure, pd.DataFrame, dict[str, Figure]]:
     """``thinklite_ledger`` (one row per sample and stage that saw it), its per-stage counts
     (``thinklite_ledger_metrics``), the funnel plot, and the before/after composition: the
     candidate pool vs the selected set, per column (``thinklite_before_after_table`` / plot;
     difficulty: the MCTS-scored pool vs the selected set)."""
-    config = from_params(SelectionParams, hard_sample_selection,
-                         where=f"{FILE}: hard_sample_selection")
     ledger = curation.run_ledger(pool_ledger, difficulty, accuracy, selected, config)
     metrics = ledgers.stage_metrics(ledger, prefix="stage")
     metrics["selected"] = float(len(selected))
@@ -232,12 +220,11 @@ def selected_in_own_formats(selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
 
 
 def warm_start_policy(
-    warm_start_set: pd.DataFrame, models: Mapping[str, Any], thinklite_warm_start: Mapping
+    warm_start_set: pd.DataFrame, policy: ModelParams, params: SFTParams
 ) -> tuple[LoadedModel, dict[str, float]]:
     """SFT of ``models.policy`` on ProVision's step-format solutions (skipped when the set is
     empty: the paper's 7B policy follows the 2-shot prompt untrained)."""
-    params = from_params(SFTParams, thinklite_warm_start, where=f"{FILE}: thinklite_warm_start")
-    base = load_model(_models(models).policy)
+    base = load_model(policy)
     if warm_start_set.empty:
         logger.info("thinklite: warm start skipped (thinklite_data.warmstart_size is 0)")
         return base, {"sft_examples": 0.0}
@@ -248,16 +235,15 @@ def score_pool_difficulty(
     pool: pd.DataFrame,
     warm_start_checkpoint: Checkpoint,
     mcts_work_dir: str,
-    models: Mapping[str, Any],
-    generation: Mapping[str, Any],
-    mcts_difficulty: Mapping[str, Any],
-    thinklite_mcts: Mapping[str, Any],
+    policy_model: ModelParams,
+    judge_model: ModelParams,
+    engine: GenerationParams,
+    config: MctsParams,
+    run: ThinkLiteMctsParams,
 ) -> tuple[pd.DataFrame, dict[str, Any], Figure]:
     """MCTS difficulty of every pool question with the warm-started policy (resumable, on the
-    ``thinklite_mcts.executor``)."""
-    config = from_params(MctsParams, mcts_difficulty, where=f"{FILE}: mcts_difficulty")
-    run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
-    specs, engine = _models(models), _generation(generation)
+    ``thinklite_mcts.executor``); ``judge_model`` rewards the rollouts when
+    ``thinklite_mcts.reward`` is ``judge``."""
     if run.reward == "judge" and engine.engine == "vllm":
         # Policy and judge are two vLLM engines in one process (per Ray actor): each may take
         # only its share of the GPU memory the block grants, or the second fails to start.
@@ -265,8 +251,8 @@ def score_pool_difficulty(
         logger.info("MCTS with the judge reward on vLLM: policy and judge get "
                     "gpu_memory_utilization %.2f each", share)
         engine = dataclasses.replace(engine, gpu_memory_utilization=share)
-    policy = PolicySource.of(warm_start_checkpoint, specs.policy, engine)
-    judge = PolicySource.of(None, specs.judge, engine) if run.reward == "judge" else None
+    policy = PolicySource.of(warm_start_checkpoint, policy_model, engine)
+    judge = PolicySource.of(None, judge_model, engine) if run.reward == "judge" else None
     difficulty = pool_difficulty(pool, policy, config, run, mcts_work_dir, judge=judge)
     searched = difficulty[difficulty["skip_reason"].isna()]
     metrics, histogram, _ = selection_report(searched, len(pool), config.max_iterations)
@@ -294,25 +280,19 @@ def select_training_set(
     pool: pd.DataFrame,
     difficulty: pd.DataFrame,
     warm_start_checkpoint: Checkpoint,
-    models: Mapping[str, Any],
-    generation: Mapping[str, Any],
-    hard_sample_selection: Mapping[str, Any],
-    thinklite_mcts: Mapping[str, Any],
-    *,
-    selection_source: str = f"{FILE}: hard_sample_selection",
+    policy_model: ModelParams,
+    engine: GenerationParams,
+    config: SelectionParams,
+    run: ThinkLiteMctsParams,
 ) -> tuple[pd.DataFrame, dict[str, float], Figure, Figure, pd.DataFrame]:
-    """The GRPO training set chosen by ``hard_sample_selection.strategy``, its statistics,
-    difficulty histogram, question-type shares and the accuracy baseline's table
-    (``thinklite_accuracy_table``: empty unless the strategy is ``accuracy``).
-    ``selection_source`` names the file and section the selection settings came from, for
-    errors (the ablation feeds each namespace ``thinklite_ablation.<strategy>`` of
-    ``parameters_thinklite_ablation.yml``)."""
-    config = from_params(SelectionParams, hard_sample_selection, where=selection_source)
+    """The GRPO training set chosen by ``config.strategy`` (``hard_sample_selection``; the
+    ablation's namespaces get ``thinklite_ablation.<strategy>``), its statistics, difficulty
+    histogram, question-type shares and the accuracy baseline's table
+    (``thinklite_accuracy_table``: empty unless the strategy is ``accuracy``, whose answers
+    are sampled at ``run``'s batch size on its executor)."""
     accuracy = None
     if config.strategy == "accuracy":
-        run = from_params(ThinkLiteMctsParams, thinklite_mcts, where=f"{FILE}: thinklite_mcts")
-        policy = PolicySource.of(warm_start_checkpoint, _models(models).policy,
-                                 _generation(generation))
+        policy = PolicySource.of(warm_start_checkpoint, policy_model, engine)
         accuracy = answer_accuracy(
             mcts_rows(pool), policy.step_policy, config, batch_size=run.batch_size,
             executor=make_executor(run.executor),
@@ -336,43 +316,40 @@ def select_training_set(
 def grpo_on_selection(
     selected: pd.DataFrame,
     warm_start_checkpoint: Checkpoint,
-    models: Mapping[str, Any],
-    generation: Mapping[str, Any],
-    thinklite_grpo: Mapping[str, Any],
+    policy_model: ModelParams,
+    engine: GenerationParams,
+    params: GRPOParams,
 ) -> tuple[LoadedModel, dict[str, float]]:
     """GRPO of the warm-started policy on the selected questions (accuracy + format reward
     on step-format answers), rolling out on the ``generation`` engine."""
-    params = from_params(GRPOParams, thinklite_grpo, where=f"{FILE}: thinklite_grpo")
-    policy = load_policy(warm_start_checkpoint, _models(models).policy, copy=True)
-    return train_grpo(policy, prompt_records(selected), params,
-                      generation=_generation(generation))
+    policy = load_policy(warm_start_checkpoint, policy_model, copy=True)
+    return train_grpo(policy, prompt_records(selected), params, generation=engine)
 
 
 def evaluate_checkpoint(
     checkpoint: Checkpoint,
     heldout: pd.DataFrame,
     benchmarks: Mapping[str, pd.DataFrame],
-    models: Mapping[str, Any],
-    generation: Mapping[str, Any],
-    thinklite_eval: Mapping[str, Any],
+    policy_model: ModelParams,
+    engine: GenerationParams,
+    params: ThinkLiteEvalParams,
 ) -> tuple[pd.DataFrame, dict[str, float], Figure]:
     """Greedy held-out (and benchmark) accuracy on ``thinklite_eval.executor``: table, metrics,
     bar plot."""
-    params = from_params(ThinkLiteEvalParams, thinklite_eval, where=f"{FILE}: thinklite_eval")
-    policy = PolicySource.of(checkpoint, _models(models).policy, _generation(generation))
+    policy = PolicySource.of(checkpoint, policy_model, engine)
     table, metrics = evaluate_policy(policy, heldout, benchmarks, params)
     return table, metrics, eval_plot(table, "greedy accuracy")
 
 
 def compare_strategies(
-    thinklite_ablation: Mapping[str, Any],
     warm_start_eval: Mapping[str, float],
     **per_strategy: Mapping[str, float],
 ) -> tuple[dict[str, float], Figure]:
     """``thinklite_ablation_metrics`` and ``thinklite_ablation_plot``: accuracy and selected
     count per strategy. ``per_strategy`` holds ``<strategy>_selection`` and ``<strategy>_eval``
-    metrics for every strategy of :data:`ABLATION_STRATEGIES`."""
-    from_params(AblationParams, thinklite_ablation, where=f"{ABLATION_FILE}: thinklite_ablation")
+    metrics for every strategy of :data:`ABLATION_STRATEGIES`. (The section itself,
+    ``thinklite_ablation``, was checked whole at start-up: each namespace reads its strategy's
+    part of it.)"""
     selection = {s: per_strategy[f"{s}_selection"] for s in ABLATION_STRATEGIES}
     evaluation = {s: per_strategy[f"{s}_eval"] for s in ABLATION_STRATEGIES}
     if selection["random"]["num_selected"] != selection["mcts"]["num_selected"]:

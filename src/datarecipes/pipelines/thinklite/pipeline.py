@@ -8,11 +8,13 @@ thinklite_pool_source=...`` / ``thinklite_heldout_source=...``, a user's (read-o
 ``thinklite_inputs``). :func:`shared_nodes` (sets, warm start, MCTS, warm-start evaluation) and
 :func:`strategy_nodes` (select → GRPO → evaluate) are reused by ``thinklite_ablation``, which
 runs the strategy nodes once per strategy in its own namespace.
+
+Each node names the part of a section it reads (``params:models.policy``, not the whole
+``params:models``), so the DAG, the MLflow parameters and the DVC stage's ``params`` say which
+settings feed which node; the start-up hook builds every one into its dataclass.
 """
 
 from __future__ import annotations
-
-import functools
 
 from kedro.pipeline import Node, Pipeline
 
@@ -35,8 +37,9 @@ SHARED_INPUTS = {
     "thinklite_heldout", "thinklite_benchmarks", "thinklite_pool_ledger",
     "thinklite_candidate_pool", "thinklite_pool_hashes",
 }
-#: Parameters every strategy shares (the same budget and seed).
-SHARED_PARAMETERS = {"params:models", "params:generation", "params:thinklite_mcts",
+#: Parameters every strategy shares (the same budget and seed); all the strategy nodes read
+#: but ``params:hard_sample_selection``, which each namespace replaces with its own.
+SHARED_PARAMETERS = {"params:models.policy", "params:generation", "params:thinklite_mcts",
                      "params:thinklite_grpo", "params:thinklite_eval"}
 
 
@@ -73,7 +76,7 @@ def shared_nodes() -> Pipeline:
             ),
             Node(
                 warm_start_policy,
-                inputs=["thinklite_warm_start_set", "params:models",
+                inputs=["thinklite_warm_start_set", "params:models.policy",
                         "params:thinklite_warm_start"],
                 outputs=["thinklite_warm_start_checkpoint", "thinklite_warm_start_metrics"],
                 name="thinklite_warm_start",
@@ -81,8 +84,8 @@ def shared_nodes() -> Pipeline:
             Node(
                 score_pool_difficulty,
                 inputs=["thinklite_pool", "thinklite_warm_start_checkpoint",
-                        "thinklite_mcts_work_dir", "params:models", "params:generation",
-                        "params:mcts_difficulty",
+                        "thinklite_mcts_work_dir", "params:models.policy",
+                        "params:models.judge", "params:generation", "params:mcts_difficulty",
                         "params:thinklite_mcts"],
                 outputs=["thinklite_difficulty", "thinklite_mcts_metrics",
                          "thinklite_difficulty_plot"],
@@ -91,7 +94,7 @@ def shared_nodes() -> Pipeline:
             Node(
                 evaluate_checkpoint,
                 inputs=["thinklite_warm_start_checkpoint", "thinklite_heldout",
-                        "thinklite_benchmarks", "params:models", "params:generation",
+                        "thinklite_benchmarks", "params:models.policy", "params:generation",
                         "params:thinklite_eval"],
                 outputs=["thinklite_warm_start_eval_table", "thinklite_warm_start_eval_metrics",
                          "thinklite_warm_start_eval_plot"],
@@ -101,22 +104,16 @@ def shared_nodes() -> Pipeline:
     )
 
 
-def strategy_nodes(selection_source: str | None = None) -> Pipeline:
-    """Select (``params:hard_sample_selection``) → GRPO → evaluate. ``selection_source`` names
-    where a namespace's selection settings come from, for error messages."""
-    select = select_training_set
-    if selection_source is not None:
-        select = functools.update_wrapper(
-            functools.partial(select_training_set, selection_source=selection_source),
-            select_training_set,
-        )
+def strategy_nodes() -> Pipeline:
+    """Select (``params:hard_sample_selection``) → GRPO → evaluate."""
     return Pipeline(
         [
             Node(
-                select,
+                select_training_set,
                 inputs=["thinklite_pool", "thinklite_difficulty",
-                        "thinklite_warm_start_checkpoint", "params:models", "params:generation",
-                        "params:hard_sample_selection", "params:thinklite_mcts"],
+                        "thinklite_warm_start_checkpoint", "params:models.policy",
+                        "params:generation", "params:hard_sample_selection",
+                        "params:thinklite_mcts"],
                 outputs=["thinklite_selected", "thinklite_selection_metrics",
                          "thinklite_selection_difficulty_plot", "thinklite_selection_type_plot",
                          "thinklite_accuracy_table"],
@@ -134,15 +131,15 @@ def strategy_nodes(selection_source: str | None = None) -> Pipeline:
             ),
             Node(
                 grpo_on_selection,
-                inputs=["thinklite_selected", "thinklite_warm_start_checkpoint", "params:models",
-                        "params:generation", "params:thinklite_grpo"],
+                inputs=["thinklite_selected", "thinklite_warm_start_checkpoint",
+                        "params:models.policy", "params:generation", "params:thinklite_grpo"],
                 outputs=["thinklite_grpo_checkpoint", "thinklite_grpo_metrics"],
                 name="thinklite_grpo",
             ),
             Node(
                 evaluate_checkpoint,
                 inputs=["thinklite_grpo_checkpoint", "thinklite_heldout", "thinklite_benchmarks",
-                        "params:models", "params:generation", "params:thinklite_eval"],
+                        "params:models.policy", "params:generation", "params:thinklite_eval"],
                 outputs=["thinklite_eval_table", "thinklite_eval_metrics", "thinklite_eval_plot"],
                 name="thinklite_evaluate",
             ),

@@ -1,10 +1,12 @@
 """The ``thinklite_ablation`` pipeline: one warm start and one MCTS difficulty table, then
 select → GRPO → evaluate once per strategy (Kedro namespace = strategy name), and a comparison.
 
-Each namespace reads its selection settings from ``thinklite_ablation.<strategy>``
-(``parameters_thinklite.yml``) and shares everything else (models, GRPO, evaluation), so the
-strategies differ only in which questions GRPO trains on. Outputs are namespaced
-(``mcts.thinklite_eval_metrics``, logged as ``mcts.thinklite_eval.accuracy``).
+Each namespace reads its selection settings from ``params:thinklite_ablation.<strategy>``
+(``parameters_thinklite_ablation.yml``; the start-up hook checks the whole section, so the
+strategies' shared threshold is enforced before anything runs) and shares everything else
+(models, GRPO, evaluation), so the strategies differ only in which questions GRPO trains on.
+Outputs are namespaced (``mcts.thinklite_eval_metrics``, logged as
+``mcts.thinklite_eval.accuracy``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import warnings
 
 from kedro.pipeline import Node, Pipeline
 
-from datarecipes.pipelines.thinklite.nodes import ABLATION_FILE, compare_strategies
+from datarecipes.pipelines.thinklite.nodes import compare_strategies
 from datarecipes.pipelines.thinklite.pipeline import (
     SHARED_INPUTS,
     SHARED_PARAMETERS,
@@ -27,17 +29,13 @@ def strategy_pipeline(strategy: str) -> Pipeline:
     """The strategy nodes in namespace ``strategy``."""
     parameters = {p: p for p in SHARED_PARAMETERS}
     parameters["params:hard_sample_selection"] = f"params:thinklite_ablation.{strategy}"
-    source = f"{ABLATION_FILE}: thinklite_ablation.{strategy}"
     return Pipeline(
-        strategy_nodes(source), namespace=strategy, inputs=SHARED_INPUTS, parameters=parameters
+        strategy_nodes(), namespace=strategy, inputs=SHARED_INPUTS, parameters=parameters
     )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    comparison_inputs = {
-        "thinklite_ablation": "params:thinklite_ablation",
-        "warm_start_eval": "thinklite_warm_start_eval_metrics",
-    }
+    comparison_inputs = {"warm_start_eval": "thinklite_warm_start_eval_metrics"}
     for strategy in ABLATION_STRATEGIES:
         comparison_inputs[f"{strategy}_selection"] = f"{strategy}.thinklite_selection_metrics"
         comparison_inputs[f"{strategy}_eval"] = f"{strategy}.thinklite_eval_metrics"

@@ -1,4 +1,7 @@
-"""Nodes of ``thinklite_experiment``: per-run parameters and the comparison of all runs."""
+"""Nodes of ``thinklite_experiment``: per-run parameters and the comparison of all runs.
+
+Parameters arrive built (the start-up hook turns each ``params:`` input into its dataclass);
+the per-run sections are built objects too, handed to ``thinklite``'s strategy nodes."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from datarecipes.config import from_params
 from datarecipes.experiments import (
     compare_arms,
     comparison_markdown,
@@ -18,34 +20,27 @@ from datarecipes.experiments import (
     selection_overlap,
     summary_metrics,
 )
-from datarecipes.experiments.params import ExperimentParams
+from datarecipes.experiments.params import FILE, ExperimentParams
+from datarecipes.mcts import SelectionParams
 from datarecipes.training.grpo import GRPOParams
 
-FILE = "parameters_thinklite_experiment.yml"
 COMMAND = "kedro run --pipelines=thinklite_experiment"
 
 
-def _params(thinklite_experiment: Mapping[str, Any]) -> ExperimentParams:
-    return from_params(ExperimentParams, thinklite_experiment,
-                       where=f"{FILE}: thinklite_experiment")
-
-
 def run_parameters(
-    thinklite_experiment: Mapping[str, Any],
-    thinklite_grpo: Mapping[str, Any],
+    params: ExperimentParams,
+    grpo: GRPOParams,
     *,
     arm: str,
     seed: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[SelectionParams, GRPOParams]:
     """The ``hard_sample_selection`` and ``thinklite_grpo`` sections of run ``arm`` × ``seed``:
-    the arm's selection and the shared GRPO budget, both with ``seed`` (so two arms at one
-    seed differ only in what they train on)."""
-    params = _params(thinklite_experiment)
+    the arm's entry of ``thinklite_experiment.selection`` and the shared GRPO budget, both
+    with ``seed`` (so two arms at one seed differ only in what they train on)."""
     if arm not in params.selection:
         raise ValueError(f"{FILE}: thinklite_experiment.selection has no arm {arm!r}")
-    from_params(GRPOParams, thinklite_grpo, where="parameters_thinklite.yml: thinklite_grpo")
-    selection = dataclasses.asdict(dataclasses.replace(params.selection[arm], seed=seed))
-    return selection, {**thinklite_grpo, "seed": seed}
+    return (dataclasses.replace(params.selection[arm], seed=seed),
+            dataclasses.replace(grpo, seed=seed))
 
 
 def run_key(kind: str, arm: str, seed: int) -> str:
@@ -54,7 +49,7 @@ def run_key(kind: str, arm: str, seed: int) -> str:
 
 
 def compare_runs(
-    thinklite_experiment: Mapping[str, Any],
+    params: ExperimentParams,
     warm_start_eval: Mapping[str, float],
     **runs: Any,
 ) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame, pd.DataFrame, Figure, Figure, str]:
@@ -64,7 +59,6 @@ def compare_runs(
     ``runs`` holds, per arm and seed (:func:`run_key`), the run's ``eval`` and ``selection``
     metrics and its ``selected`` table.
     """
-    params = _params(thinklite_experiment)
     built = {tuple(k.split("__", 2)[1:]) for k in runs if k.startswith("eval__")}
     wanted = {(a, str(s)) for a in params.arms for s in params.seeds}
     if built != wanted:

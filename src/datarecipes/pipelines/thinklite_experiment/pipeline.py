@@ -15,13 +15,10 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 
-import yaml
 from kedro.pipeline import Node, Pipeline
 
-from datarecipes.config import from_params
-from datarecipes.experiments.params import ExperimentParams
+from datarecipes.experiments.params import design
 from datarecipes.pipelines.thinklite.pipeline import (
     SHARED_INPUTS,
     SHARED_PARAMETERS,
@@ -29,7 +26,6 @@ from datarecipes.pipelines.thinklite.pipeline import (
     strategy_nodes,
 )
 from datarecipes.pipelines.thinklite_experiment.nodes import (
-    FILE,
     compare_runs,
     run_key,
     run_parameters,
@@ -42,17 +38,6 @@ RUN_INPUTS = {"params:hard_sample_selection": "run_selection_params",
 
 def namespace(arm: str, seed: int) -> str:
     return f"thinklite_experiment.{arm}.seed_{seed}"
-
-
-def design(conf_dir: str | Path = "conf/base") -> tuple[list[str], list[int]]:
-    """Arms and seeds from ``<conf_dir>/parameters_thinklite_experiment.yml`` (the section's
-    defaults when the file is not there, e.g. outside the project directory)."""
-    path = Path(conf_dir) / FILE
-    raw = {}
-    if path.is_file():
-        raw = (yaml.safe_load(path.read_text()) or {}).get("thinklite_experiment") or {}
-    params = from_params(ExperimentParams, raw, where=f"{path}: thinklite_experiment")
-    return list(params.arms), list(params.seeds)
 
 
 def _rewired(node: Node) -> Node:
@@ -89,7 +74,7 @@ def create_pipeline(arms: Sequence[str] | None = None, seeds: Sequence[int] | No
         conf_arms, conf_seeds = design()
         arms = conf_arms if arms is None else arms
         seeds = conf_seeds if seeds is None else seeds
-    comparison_inputs = {"thinklite_experiment": "params:thinklite_experiment",
+    comparison_inputs = {"params": "params:thinklite_experiment",
                          "warm_start_eval": "thinklite_warm_start_eval_metrics"}
     for arm in arms:
         for seed in seeds:
