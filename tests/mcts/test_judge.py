@@ -91,12 +91,13 @@ def test_sampled_judge_solves_unsolvable_questions_greedy_never_does():
 
 
 def test_judge_factory_reads_the_judge_checkpoint_sampling(tmp_path):
+    from datarecipes.models import ModelParams
     from datarecipes.thinklite.difficulty import JudgeRewardFactory
     from datarecipes.thinklite.policy import PolicySource
 
     (tmp_path / "generation_config.json").write_text(json.dumps(
         {"do_sample": True, "temperature": 0.7, "top_p": 0.8, "top_k": 20}))
-    judge = PolicySource.of(str(tmp_path), {"preset": "tiny-lm"})
+    judge = PolicySource.of(str(tmp_path), ModelParams(preset="tiny-lm"))
     assert JudgeRewardFactory(judge, 512, "checkpoint").sampling() == (0.7, 0.8)
     assert JudgeRewardFactory(judge, 512, "greedy").sampling() == (0.0, 1.0)
     (tmp_path / "generation_config.json").unlink()

@@ -158,6 +158,7 @@ def test_policy_fingerprint_follows_checkpoint_bytes_and_settings_that_change_sa
     import types
 
     from datarecipes.engines import GenerationParams
+    from datarecipes.models import ModelParams
     from datarecipes.thinklite import PolicySource
 
     checkpoint = tmp_path / "ckpt"
@@ -167,7 +168,8 @@ def test_policy_fingerprint_follows_checkpoint_bytes_and_settings_that_change_sa
 
     def key(**spec):
         engine = GenerationParams(engine=spec.pop("engine", "hf"))
-        return PolicySource.of(str(checkpoint), {**base, **spec}, engine).fingerprint()
+        policy = ModelParams.from_params({**base, **spec}, where="models.policy")
+        return PolicySource.of(str(checkpoint), policy, engine).fingerprint()
 
     # engine: vllm validates only where vllm is installed: stand one in.
     monkeypatch.setitem(sys.modules, "vllm", sys.modules.get("vllm", types.ModuleType("vllm")))

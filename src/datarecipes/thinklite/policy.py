@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import copy as copy_module
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from datarecipes.config import ParameterError
 from datarecipes.engines import GenerationParams, HFEngine, load_generator, load_step_policy
@@ -25,14 +24,9 @@ if TYPE_CHECKING:
     from datarecipes.mcts import Policy
 
 
-def policy_spec(policy: Mapping[str, Any] | ModelParams) -> ModelParams:
-    """The ``models.policy`` spec (validated)."""
-    return ModelParams.from_params(policy, where="parameters_models.yml: models.policy")
-
-
 def load_policy(
     checkpoint: LoadedModel | str | None,
-    policy: Mapping[str, Any] | ModelParams,
+    policy: ModelParams,
     copy: bool = False,
 ) -> LoadedModel:
     """``checkpoint`` as a model: passed through when loaded (a deep copy with ``copy``, for a
@@ -61,12 +55,12 @@ class PolicySource:
     def of(
         cls,
         checkpoint: LoadedModel | str | None,
-        policy: Mapping[str, Any] | ModelParams,
+        policy: ModelParams,
         generation: GenerationParams | None = None,
     ) -> PolicySource:
         """The source of ``checkpoint`` (a directory, a loaded model, or ``None`` = the base
         ``models.policy``)."""
-        spec = policy_spec(policy)
+        spec = policy
         generation = generation or GenerationParams()
         if isinstance(checkpoint, LoadedModel):
             if generation.engine != "hf":
