@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from datarecipes.annotations.arrays import AnnotationError
-from datarecipes.annotations.paths import resolve_image_path
+from datarecipes.io.paths import resolve_image_path
 from datarecipes.scenegraph import SceneGraph
 
 SOURCE = "visual_genome"
