@@ -26,9 +26,9 @@ def test_paths_are_stored_as_given_and_loaded_resolved(tmp_path):
     assert pd.isna(stored["image_path"][2])
     loaded = dataset.load()
     root = tmp_path / "world"
-    # found; missing (reported under the root for the reader to count); no image at all
+    # found; missing (reported where the table says, for the reader to count); no image
     assert loaded["image_path"].tolist()[:2] == [str(root / "images" / "a.png"),
-                                                 str(root / "b.png")]
+                                                 str(root / "images" / "b.png")]
     assert pd.isna(loaded["image_path"][2])
     other = tmp_path / "elsewhere"
     (other / "images").mkdir(parents=True)

@@ -41,9 +41,8 @@ def resolve_image_path(path: PathLike, image_root: PathLike | None) -> str:
     5. the longest trailing part of ``path`` that is a file under ``image_root``
        (``images/x.png``, then ``x.png``): annotation files keep the folders the image had
        where they were made;
-    6. found nowhere: an absolute path is returned as written; a relative one as its file
-       name under the root (the last place step 5 looked: where the folders a record carries
-       are from is unknown), so whoever opens it reports a place the user can check.
+    6. found nowhere: a relative path is returned joined on the root (``image_root / path``),
+       an absolute one as written, so whoever opens it reports the place the record names.
 
     Raises ``ValueError`` for an empty path.
     """
@@ -66,6 +65,4 @@ def resolve_image_path(path: PathLike, image_root: PathLike | None) -> str:
         candidate = root.joinpath(*parts[start:])
         if candidate.is_file():
             return str(candidate)
-    if os.path.isabs(text):
-        return text
-    return str(root / parts[-1]) if parts else str(root)
+    return text if os.path.isabs(text) else str(root / text)
