@@ -37,11 +37,14 @@ def test_paths_are_stored_as_given_and_loaded_resolved(tmp_path):
     assert moved.load()["image_path"][1] == str(other / "images" / "b.png")
 
 
-def test_a_table_without_the_image_column_is_refused_by_name(tmp_path):
+def test_a_table_without_the_image_column_is_refused_by_name_unless_empty(tmp_path):
     dataset = ImageTableDataset(filepath=str(tmp_path / "t.parquet"), image_column="file")
     dataset.save(pd.DataFrame({"image_path": ["x.png"]}))
     with pytest.raises(DatasetError, match=r"t\.parquet: no image column 'file'"):
         dataset.load()
+    # The filtering world's metadata when a user's pairs replace the world: no rows at all.
+    dataset.save(pd.DataFrame({"image_id": pd.Series(dtype=str)}))
+    assert dataset.load().empty
 
 
 def test_as_a_unit_member_it_resolves_against_the_unit(tmp_path):

@@ -380,6 +380,8 @@ class ImageTableDataset(ParquetDataset):
 
     def load(self) -> pd.DataFrame:
         table = super().load()
+        if self._image_column not in table.columns and len(table) == 0:
+            return table  # an empty table (no world built: a user's pairs) names no image
         if self._image_column not in table.columns:
             raise DatasetError(f"{self._filepath}: no image column {self._image_column!r} "
                                f"(columns: {list(table.columns)})")
