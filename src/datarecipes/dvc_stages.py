@@ -63,7 +63,7 @@ NOT_OUTPUTS: dict[str, str] = {
 
 #: Inputs that may be absent on a clean clone (an empty set then): never a dependency.
 OPTIONAL_INPUTS: dict[str, str] = {
-    "thinklite_benchmarks": "optional folder of ThinkLite-format benchmark parquet files",
+    "thinklite_benchmark_sources": "optional folder of ThinkLite-format benchmark parquet files",
 }
 
 #: The stage command. ``bin/kedro`` runs Kedro with the project's ``.venv`` interpreter when

@@ -1,4 +1,4 @@
-"""Visual Genome reader, and the Kedro datasets (SceneGraphDataset, PNGBytesDataset)."""
+"""Visual Genome reader, and the Kedro datasets (SceneGraphDataset, BytesDataset)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from kedro_datasets.partitions import PartitionedDataset
 from PIL import Image
 
 from datarecipes.annotations import AnnotationError, load_visual_genome
-from datarecipes.io.datasets import PNGBytesDataset, SceneGraphDataset
+from datarecipes.io.datasets import BytesDataset, SceneGraphDataset
 from datarecipes.scenes import ScenesParams, generate_world
 from tests.helpers import SHARED_DATA
 
@@ -118,15 +118,16 @@ def test_scene_graph_dataset_pickle_switch_and_vg_format(tmp_path):
 
 def test_png_partitions_save_exact_bytes_and_refuse_non_png(tmp_path):
     world = generate_world(ScenesParams(n_scenes=2), progress=False)
-    parts = PartitionedDataset(path=str(tmp_path / "images"), dataset=PNGBytesDataset,
+    parts = PartitionedDataset(path=str(tmp_path / "images"),
+                               dataset={"type": BytesDataset, "format": "png"},
                                filename_suffix=".png", overwrite=True)
     parts.save(world.images)
     loaded = {k: load() for k, load in parts.load().items()}
     assert loaded == world.images
-    single = PNGBytesDataset(filepath=str(tmp_path / "x.png"))
+    single = BytesDataset(filepath=str(tmp_path / "x.png"), format="png")
     with pytest.raises(DatasetError, match="not PNG bytes"):
         single.save(b"GIF89a...")
     assert not (tmp_path / "x.png").exists()
     (tmp_path / "y.png").write_bytes(b"nope")
     with pytest.raises(DatasetError, match="y.png: not a PNG file"):
-        PNGBytesDataset(filepath=str(tmp_path / "y.png")).load()
+        BytesDataset(filepath=str(tmp_path / "y.png"), format="png").load()

@@ -19,9 +19,9 @@ from datarecipes.filtering.clip_train import (
 )
 from datarecipes.filtering.evaluation import score_auc
 from datarecipes.filtering.inputs import DECODE_ERROR, SUCCESS
+from datarecipes.io.checkpoints import ClipCheckpointDataset
 from datarecipes.models.clip import (
     WEIGHTS_NAME,
-    ClipCheckpointDataset,
     load_clip,
     save_clip,
     state_fingerprint,

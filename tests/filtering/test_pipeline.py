@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from datarecipes.config import from_params
 from datarecipes.filtering.params import FilteringParams
 from datarecipes.filtering.sources import PairSource
+from datarecipes.io.datasets import ImageTableDataset
 from datarecipes.pipelines.filtering import create_pipeline
 from datarecipes.scenes.params import ScenesParams
 
@@ -32,9 +33,8 @@ class KeptMemoryDataset(MemoryDataset):
         pass
 
 
-def _params(root: str, tmp: Path) -> dict:
+def _params(tmp: Path) -> dict:
     return {
-        "world_root": root,
         "executor": {"num_workers": 0},
         "clip": {"training": TRAINING},
         "scoring": {"batch_size": 128, "shard_size": 64, "resume_dir": str(tmp / "scores")},
@@ -70,12 +70,16 @@ def test_configuration_files_validate():
 
 def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
     metadata, root = small_world
+    # The world's metadata as the catalog stores it: image paths relative to its folder,
+    # handed to the nodes resolved.
+    world = ImageTableDataset(filepath=str(Path(root) / "metadata.parquet"))
+    world.save(metadata)
     pipeline = create_pipeline().from_inputs("filtering_world.scene_metadata")
     assert "filtering_world.generate_scenes" not in {n.name for n in pipeline.nodes}
     catalog = DataCatalog({
         "filtering_source": MemoryDataset(PairSource(), copy_mode="assign"),
-        "filtering_world.scene_metadata": MemoryDataset(metadata),
-        "params:filtering": MemoryDataset(_params(root, tmp_path)),
+        "filtering_world.scene_metadata": world,
+        "params:filtering": MemoryDataset(_params(tmp_path)),
         "params:models.scorer": MemoryDataset({"preset": "tiny-vlm"}),
         "params:generation": MemoryDataset({"engine": "hf"}),
         "filtering_kept_pairs": KeptMemoryDataset(),
@@ -138,8 +142,8 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
     # A rerun with the same scorer reuses every finished score shard.
     catalog2 = DataCatalog({
         "filtering_source": MemoryDataset(PairSource(), copy_mode="assign"),
-        "filtering_world.scene_metadata": MemoryDataset(metadata),
-        "params:filtering": MemoryDataset(_params(root, tmp_path)),
+        "filtering_world.scene_metadata": world,
+        "params:filtering": MemoryDataset(_params(tmp_path)),
         "params:models.scorer": MemoryDataset({"preset": "tiny-vlm"}),
     })
     SequentialRunner().run(pipeline.to_outputs("filtering_clip_score_metrics"), catalog2)

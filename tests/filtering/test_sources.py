@@ -7,7 +7,9 @@ import pytest
 from kedro.io import DatasetError
 
 from datarecipes.filtering.inputs import DECODE_ERROR, SUCCESS, read_row
-from datarecipes.filtering.sources import PairSourceDataset, read_source
+from datarecipes.filtering.sources import read_source
+from datarecipes.io.errors import SourceError
+from datarecipes.io.pairs import PairSourceDataset
 from tests.filtering.userdata import (
     tree_digest,
     write_folder,
@@ -54,13 +56,13 @@ def test_webdataset_shards_by_brace_pattern_are_read_in_place(tmp_path):
 
 def test_missing_shard_is_named(tmp_path):
     write_webdataset(tmp_path / "wds")
-    with pytest.raises(DatasetError, match="00002.tar: no such file"):
+    with pytest.raises(SourceError, match="00002.tar: no such file"):
         read_source(str(tmp_path / "wds" / "{00000..00002}.tar"))
 
 
 def test_hf_parquet_with_image_structs(tmp_path):
     expected = write_parquet(tmp_path / "pq")
-    with pytest.raises(DatasetError, match=r"train-00000-of-00001.parquet: no caption column "
+    with pytest.raises(SourceError, match=r"train-00000-of-00001.parquet: no caption column "
                                            r"'caption'.*filtering_caption_column"):
         read_source(str(tmp_path / "pq"))
     source = read_source(str(tmp_path / "pq"), caption_column="text")
@@ -95,7 +97,7 @@ def test_image_folder_with_metadata(tmp_path, kind):
 def test_folder_metadata_without_caption_column_is_named(tmp_path):
     (tmp_path / "a.png").write_bytes(b"")
     (tmp_path / "metadata.csv").write_text("file_name,text\na.png,hello\n")
-    with pytest.raises(DatasetError, match=r"metadata.csv: no column 'caption'"):
+    with pytest.raises(SourceError, match=r"metadata.csv: no column 'caption'"):
         read_source(str(tmp_path))
 
 
@@ -152,7 +154,7 @@ def test_parquet_paths_resolve_against_image_root_and_format_can_be_named(tmp_pa
     pq.write_table(pa.table({"key": ["a", "b", "c"], "file": [f"{i}.png" for i in range(3)],
                              "caption": [caption(i) for i in range(3)]}),
                    tmp_path / "meta" / "pairs.bin")
-    with pytest.raises(DatasetError, match="cannot tell the source format"):
+    with pytest.raises(SourceError, match="cannot tell the source format"):
         read_source(str(tmp_path / "meta" / "pairs.bin"))
     source = read_source(str(tmp_path / "meta" / "pairs.bin"), format="parquet",
                          image_column="file", image_root=str(tmp_path / "pics"))

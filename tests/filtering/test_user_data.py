@@ -150,7 +150,7 @@ def test_writing_into_the_source_is_refused(project_copy, tmp_path, monkeypatch)
     # The source dataset itself refuses a save, naming the path.
     from kedro.io import DatasetError
 
-    from datarecipes.filtering.sources import PairSourceDataset
+    from datarecipes.io.pairs import PairSourceDataset
 
     with pytest.raises(DatasetError, match="is a source"):
         PairSourceDataset(path=str(user)).save({"any": "data"})

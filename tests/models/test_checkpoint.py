@@ -2,7 +2,8 @@ import pytest
 import torch
 from kedro.io import DatasetError
 
-from datarecipes.models import CheckpointDataset, LoadedModel, ModelParams, load_model
+from datarecipes.io.checkpoints import CheckpointDataset
+from datarecipes.models import LoadedModel, ModelParams, load_model
 from datarecipes.models.factory import lora_config
 from datarecipes.models.spec import LoraParams
 

@@ -109,7 +109,9 @@ def test_matplotlib_single_figure_and_folder(tmp_path):
 
 
 def _partitioned(path: Path, overwrite: bool = True) -> PartitionedDataset:
-    return PartitionedDataset(path=str(path), dataset="datarecipes.io.datasets.PNGBytesDataset",
+    return PartitionedDataset(path=str(path),
+                              dataset={"type": "datarecipes.io.datasets.BytesDataset",
+                                       "format": "png"},
                               filename_suffix=".png", overwrite=overwrite)
 
 

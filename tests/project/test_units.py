@@ -18,7 +18,8 @@ def _members(unit):
     common = {"unit": str(unit), "members": _MEMBERS, "rebuild": "kedro run --pipelines=scenes"}
     images = UnitMemberDataset(member="images", dataset={
         "type": "datarecipes.io.atomic_datasets.PartitionedDataset",
-        "dataset": "datarecipes.io.datasets.PNGBytesDataset", "filename_suffix": ".png",
+        "dataset": {"type": "datarecipes.io.datasets.BytesDataset", "format": "png"},
+        "filename_suffix": ".png",
         "overwrite": True}, **common)
     meta = UnitMemberDataset(member="metadata.parquet",
                              dataset={"type": "datarecipes.io.atomic_datasets.ParquetDataset"},

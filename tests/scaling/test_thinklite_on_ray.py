@@ -14,8 +14,9 @@ import torch
 
 from datarecipes.config import from_params
 from datarecipes.executors import ExecutorParams, LocalExecutor, make_executor
+from datarecipes.io.checkpoints import CheckpointDataset
 from datarecipes.mcts import MctsParams, SelectionParams, answer_accuracy
-from datarecipes.models import CheckpointDataset, ModelParams, load_model
+from datarecipes.models import ModelParams, load_model
 from datarecipes.thinklite import (
     PolicySource,
     ThinkLiteEvalParams,

@@ -121,7 +121,7 @@ def test_real_catalog_writes_the_declared_files(tmp_path: Path):
 @pytest.mark.slow
 def test_tabular_lm_is_trained_saved_and_queried_through_the_model_factory(tmp_path: Path):
     """The real LM path: tiny-lm preset -> SFT on the prior corpus -> checkpoint -> prompts."""
-    from datarecipes.models import CheckpointDataset
+    from datarecipes.io.checkpoints import CheckpointDataset
 
     catalog = DataCatalog({
         "scm_real_tables": MemoryDataset(_raw_tables(), copy_mode="assign"),

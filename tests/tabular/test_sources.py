@@ -8,8 +8,8 @@ import re
 import pytest
 from kedro.io import DatasetError
 
+from datarecipes.io.tabular import CSVTablesSource
 from datarecipes.pipelines.scm.nodes import load_real_tables, real_tables_report
-from datarecipes.tabular.csv_dataset import CSVTablesSource
 from datarecipes.tabular.evaluate import RefusedTable
 from datarecipes.tabular.params import ScmParams
 

@@ -204,8 +204,8 @@ def test_a_pipeline_run_spends_no_search_on_planted_duplicates(planted, tiny_wor
     from kedro.io import DataCatalog
     from kedro.runner import SequentialRunner
 
+    from datarecipes.io.thinklite import VQASource
     from datarecipes.pipelines.thinklite import create_pipeline
-    from datarecipes.thinklite.datasets import VQASource
     from tests.thinklite.conftest import tiny_parameters
 
     pool, heldout, dup_truth, contam_truth = planted

@@ -14,16 +14,21 @@ from PIL import Image
 from datarecipes.config import ParameterError, from_params
 from datarecipes.engines import GenerationParams
 from datarecipes.executors import ExecutorParams
+from datarecipes.io.datasets import DirectoryDataset, ImageDirectoryDataset
+from datarecipes.io.thinklite import ThinkLiteBenchmarksDataset
 from datarecipes.mcts import MctsParams, SelectionParams
 from datarecipes.models import ModelParams
-from datarecipes.pipelines.thinklite.nodes import compare_strategies, select_training_set
+from datarecipes.pipelines.thinklite.nodes import (
+    benchmark_sets,
+    compare_strategies,
+    select_training_set,
+)
 from datarecipes.thinklite import (
     ABLATION_STRATEGIES,
     AblationParams,
     ThinkLiteMctsParams,
     policy_fingerprint,
 )
-from datarecipes.thinklite.datasets import DirectoryDataset, ThinkLiteBenchmarksDataset
 from datarecipes.thinklite.difficulty import search_key
 
 #: A policy spec for nodes that take one but, outside strategy accuracy, never load it.
@@ -45,7 +50,11 @@ def test_benchmarks_in_thinklite_format_become_question_tables(tmp_path):
         "answer": ["red", "3"],
     }).to_parquet(folder / "mathvista_mini.parquet")
     dataset = ThinkLiteBenchmarksDataset(str(folder), str(tmp_path / "images"))
-    tables = dataset.load()
+    # Loading is pure: the images are node thinklite_benchmark_sets' output, written by
+    # the catalog's ImageDirectoryDataset.
+    tables, images = benchmark_sets(dataset.load())
+    assert not (tmp_path / "images").exists()
+    ImageDirectoryDataset(str(tmp_path / "images")).save(images)
     assert list(tables) == ["mathvista_mini"]
     table = tables["mathvista_mini"]
     assert list(table["question"]) == ["What colour is it?", "How many?"]
@@ -158,7 +167,6 @@ def test_policy_fingerprint_follows_checkpoint_bytes_and_settings_that_change_sa
     import types
 
     from datarecipes.engines import GenerationParams
-    from datarecipes.models import ModelParams
     from datarecipes.thinklite import PolicySource
 
     checkpoint = tmp_path / "ckpt"

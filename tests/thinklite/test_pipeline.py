@@ -10,12 +10,12 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from datarecipes.hooks import use_typed_parameters
+from datarecipes.io.thinklite import VQASource
 from datarecipes.ledger import stage_counts
 from datarecipes.models import LoadedModel
 from datarecipes.pipelines.thinklite import create_pipeline
 from datarecipes.pipelines.thinklite_ablation import create_pipeline as create_ablation
 from datarecipes.thinklite import ABLATION_STRATEGIES
-from datarecipes.thinklite.datasets import VQASource
 from tests.thinklite.conftest import tiny_parameters
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def run(tiny_world, preset_cache, tmp_path_factory):
         "thinklite_scene_root": MemoryDataset(scene_root),
         "thinklite_mcts_work_dir": MemoryDataset(str(work_dir)),
         "thinklite_dedup_work_dir": MemoryDataset(str(tmp_path_factory.mktemp("dedup"))),
-        "thinklite_benchmarks": MemoryDataset({}, copy_mode="assign"),
+        "thinklite_benchmark_sources": MemoryDataset({}, copy_mode="assign"),
         # No user sources: the world's pool and held-out set.
         "thinklite_pool_source": VQASource(None),
         "thinklite_heldout_source": VQASource(None),

@@ -13,10 +13,10 @@ from kedro.io import DatasetError
 from PIL import Image
 
 from datarecipes.io.datasets import ImageDirectoryDataset
+from datarecipes.io.thinklite import LlavaJsonExport, ThinkLiteParquetExport, VQASource
 from datarecipes.pipelines.thinklite.nodes import choose_question_sets
 from datarecipes.thinklite import SplitOverlapError
 from datarecipes.thinklite.data import QUESTION_COLUMNS, source_questions
-from datarecipes.thinklite.datasets import LlavaJsonExport, ThinkLiteParquetExport, VQASource
 
 
 def image_bytes(colour: tuple[int, int, int], fmt: str = "PNG") -> bytes:

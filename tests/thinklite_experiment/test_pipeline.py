@@ -10,9 +10,9 @@ from matplotlib.figure import Figure
 
 from datarecipes.experiments import compare_arms
 from datarecipes.hooks import use_typed_parameters
+from datarecipes.io.thinklite import VQASource
 from datarecipes.pipelines.thinklite_experiment import create_pipeline
 from datarecipes.pipelines.thinklite_experiment.pipeline import namespace
-from datarecipes.thinklite.datasets import VQASource
 from tests.thinklite.conftest import tiny_parameters
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def run(tiny_world, preset_cache, tmp_path_factory):
         "thinklite_scene_root": MemoryDataset(scene_root),
         "thinklite_mcts_work_dir": MemoryDataset(str(tmp_path_factory.mktemp("mcts"))),
         "thinklite_dedup_work_dir": MemoryDataset(str(tmp_path_factory.mktemp("dedup"))),
-        "thinklite_benchmarks": MemoryDataset({}, copy_mode="assign"),
+        "thinklite_benchmark_sources": MemoryDataset({}, copy_mode="assign"),
         # No user pool or held-out set: the world's (README "Your own data").
         "thinklite_pool_source": VQASource(None),
         "thinklite_heldout_source": VQASource(None),

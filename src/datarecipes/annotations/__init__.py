@@ -1,7 +1,6 @@
 """Annotation formats read into (and written from) :class:`datarecipes.scenegraph.SceneGraph`."""
 
 from datarecipes.annotations.arrays import AnnotationError
-from datarecipes.annotations.paths import resolve_image_path
 from datarecipes.annotations.provision import load_provision, write_provision
 from datarecipes.annotations.visual_genome import load_visual_genome
 
@@ -9,6 +8,5 @@ __all__ = [
     "AnnotationError",
     "load_provision",
     "load_visual_genome",
-    "resolve_image_path",
     "write_provision",
 ]

@@ -32,8 +32,8 @@ from datarecipes.annotations.arrays import (
     npy_bytes,
     npz_bytes,
 )
-from datarecipes.annotations.paths import resolve_image_path
 from datarecipes.io.atomic import atomic_path
+from datarecipes.io.paths import resolve_image_path
 from datarecipes.scenegraph import DEPTH_DIR, LAYER_FILES, MASK_DIR, SceneGraph
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def load_provision(
 
     ``layers`` picks optional layers to read (default: all of
     :data:`OPTIONAL_LAYERS`); the objects layer is always read. Images are resolved
-    against ``image_root`` (see :mod:`datarecipes.annotations.paths`). Pickled masks are
+    against ``image_root`` (see :mod:`datarecipes.io.paths`). Pickled masks are
     refused unless ``allow_pickle``: the graph's ``masks`` is then ``None`` and
     ``extra["masks_refused"]`` says why (also logged).
     """

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from datarecipes.annotations.arrays import AnnotationError
-from datarecipes.annotations.paths import resolve_image_path
+from datarecipes.io.paths import resolve_image_path
 from datarecipes.scenegraph import SceneGraph
 
 SOURCE = "visual_genome"
@@ -98,6 +98,10 @@ def _parse_image(
         f"{image_id}.jpg"
     )
     image_path = resolve_image_path(file_name, image_root) if image_root is not None else None
+    if image_path is not None and not os.path.isfile(image_path):
+        # The folder came from the url, not from the user's layout: a missing image is
+        # reported as the file name under the root (the flat layout most copies of VG use).
+        image_path = os.path.join(image_root, os.path.basename(file_name))
     width, height, from_boxes = _image_size(item, image_path, bboxes)
     return SceneGraph(
         image_id=image_id,

@@ -17,7 +17,7 @@ filter rules read directly (``!dup.phash & top(clip, 0.7)``, or
 A pipeline wires it as (nodes stay pure; the executor and resume folder come from params)::
 
     params = from_params(DedupParams, section, "parameters_x.yml: dedup")
-    hashes, _ = hash_images(pool, params.images, executor, key="image_id", root=world_root,
+    hashes, _ = hash_images(pool, params.images, executor, key="image_id",
                             resume_dir=resume)            # per shard, resumable
     texts, _ = sign_texts(pool.rename(columns={"caption": "text"}), params.text, executor,
                           key="image_id", normalise=params.normalise, resume_dir=resume)

@@ -31,6 +31,7 @@ from datarecipes.dedup.clusters import (
 )
 from datarecipes.dedup.hamming import hamming_pairs
 from datarecipes.dedup.params import DEFAULT_IMAGES, DEFAULT_KEEP, ImageHashParams, KeepParams
+from datarecipes.io.paths import resolve_image_path
 
 #: Columns of the hash table (besides the key): the content hash, a status and its reason.
 SHA_COLUMN = "image_sha256"
@@ -51,7 +52,7 @@ def _image_bytes(value: Any, root: str | None) -> bytes:
         return bytes(value["bytes"])
     if not isinstance(value, (str, os.PathLike)) or not str(value):
         raise ValueError("missing image path")
-    path = Path(root) / value if root is not None else Path(value)
+    path = Path(resolve_image_path(value, root))
     if not path.is_file():
         raise ValueError(f"missing file {path}")
     return path.read_bytes()

@@ -154,8 +154,6 @@ class PretrainParams:
 class FilteringParams:
     """CLIP/MLLM-score filtering, evaluation, packing and pretraining (Open-Qwen2VL)."""
 
-    #: Root that the world's relative ``image_path`` values resolve against.
-    world_root: str = "data/01_raw/filtering_world"
     #: Split roles.
     splits: SplitRolesParams = field(default_factory=SplitRolesParams)
     #: Executor of batch inference.

@@ -21,8 +21,9 @@ parquet ``key_column`` — default ``key`` or ``id`` when present, else the row 
 file name), with ``source`` the file it came from. A pair the reader cannot form (no image
 member, a caption that is not UTF-8, a metadata line that is not JSON) is still a row, with
 ``input_reason`` saying why, so it gets a decision like every other. A layout that cannot be
-read at all (a missing shard, a missing required column) is a :class:`DatasetError` naming
-the file and the column.
+read at all (a missing shard, a missing required column) is a
+:class:`~datarecipes.io.errors.SourceError` naming the file and the column. The catalog reads
+it through :class:`datarecipes.io.pairs.PairSourceDataset`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from kedro.io import DatasetError
 
 from datarecipes.filtering.inputs import (
     CAPTION_COLUMN,
@@ -56,7 +56,8 @@ from datarecipes.filtering.inputs import (
     SOURCE_COLUMN,
     decode_caption,
 )
-from datarecipes.io.sources import ReadOnlyDataset
+from datarecipes.io.errors import SourceError
+from datarecipes.io.paths import resolve_image_path
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +105,10 @@ def expand_paths(pattern: str) -> list[str]:
         if any(ch in item for ch in "*?["):
             matches = sorted(glob.glob(item))
             if not matches:
-                raise DatasetError(f"{item}: no file matches this pattern")
+                raise SourceError(f"{item}: no file matches this pattern")
             out.extend(matches)
         elif not os.path.exists(item):
-            raise DatasetError(f"{item}: no such file or folder (from source {pattern!r})")
+            raise SourceError(f"{item}: no such file or folder (from source {pattern!r})")
         else:
             out.append(item)
     return out
@@ -130,7 +131,7 @@ def detect_format(paths: Sequence[str]) -> str:
         return "parquet"
     if name.endswith((".csv", ".jsonl")):
         return "folder"
-    raise DatasetError(
+    raise SourceError(
         f"{first}: cannot tell the source format from the name; name it with "
         f"filtering_source_format=webdataset|parquet|folder"
     )
@@ -142,7 +143,7 @@ def _files_under(paths: Sequence[str], suffixes: tuple[str, ...]) -> list[str]:
         if os.path.isdir(path):
             found = sorted(str(p) for p in Path(path).iterdir() if p.name.endswith(suffixes))
             if not found:
-                raise DatasetError(f"{path}: no {'/'.join(suffixes)} file in this folder")
+                raise SourceError(f"{path}: no {'/'.join(suffixes)} file in this folder")
             files.extend(found)
         else:
             files.append(path)
@@ -197,7 +198,7 @@ def _tar_members(path: str) -> Iterator[tuple[str, str, tarfile.TarInfo, tarfile
     try:
         tar = tarfile.open(path, mode="r|*" if compressed else "r:")
     except (tarfile.TarError, OSError) as err:
-        raise DatasetError(f"{path}: not a readable tar shard: {err}") from err
+        raise SourceError(f"{path}: not a readable tar shard: {err}") from err
     last = "the first member"
     with tar:
         try:
@@ -233,7 +234,7 @@ def read_webdataset(shards: Sequence[str]) -> pd.DataFrame:
                     sample[ext] = tar.extractfile(member).read()
         except (_DamagedShard, tarfile.TarError, EOFError, OSError) as err:
             if isinstance(err, OSError) and not samples:
-                raise DatasetError(f"{shard}: not a readable tar shard: {err}") from err
+                raise SourceError(f"{shard}: not a readable tar shard: {err}") from err
             damage = str(err)
             logger.warning("%s: %s", shard, damage)
         for key, sample in samples.items():
@@ -285,16 +286,16 @@ def read_parquet(files: Sequence[str], *, caption_column: str, image_column: str
         try:
             parquet = pq.ParquetFile(file)
         except Exception as err:  # noqa: BLE001 - pyarrow raises several types
-            raise DatasetError(f"{file}: not a readable parquet file: {err}") from err
+            raise SourceError(f"{file}: not a readable parquet file: {err}") from err
         names = parquet.schema_arrow.names
         for role, column, hint in (("caption", caption_column, "filtering_caption_column"),
                                    ("image", image_column, "filtering_image_column")):
             if column not in names:
-                raise DatasetError(f"{file}: no {role} column {column!r} (columns: {names}); "
+                raise SourceError(f"{file}: no {role} column {column!r} (columns: {names}); "
                                    f"name it with {hint}=<column>")
         key = key_column or next((c for c in ("key", "id") if c in names), None)
         if key_column is not None and key_column not in names:
-            raise DatasetError(f"{file}: no key column {key_column!r} (columns: {names})")
+            raise SourceError(f"{file}: no key column {key_column!r} (columns: {names})")
         root = Path(image_root) if image_root else Path(file).parent
         columns = [c for c in dict.fromkeys([image_column, caption_column, key]) if c]
         where = Path(file).name if len(files) > 1 else None
@@ -326,9 +327,8 @@ def _parquet_row(file: str, key: Any, image: Any, raw_caption: Any, root: Path
         return _row(str(key), key, file, data=data, ext=ext or _sniff_ext(data),
                     caption=caption, reason=reason)
     if path:
-        resolved = path if os.path.isabs(path) else str(root / path)
-        return _row(str(key), key, file, path=resolved, ext=ext, caption=caption,
-                    reason=reason)
+        return _row(str(key), key, file, path=resolve_image_path(path, root), ext=ext,
+                    caption=caption, reason=reason)
     return _row(str(key), key, file, caption=caption, reason=reason or "no image in the row")
 
 
@@ -350,7 +350,7 @@ def _metadata_file(path: str, metadata: str | None) -> tuple[Path, Path]:
     if metadata:
         file = given / metadata
         if not file.is_file():
-            raise DatasetError(f"{file}: no such metadata file")
+            raise SourceError(f"{file}: no such metadata file")
         return file, given
     for name in _METADATA_NAMES:
         if (given / name).is_file():
@@ -358,7 +358,7 @@ def _metadata_file(path: str, metadata: str | None) -> tuple[Path, Path]:
     found = sorted(p for p in given.iterdir() if p.suffix in (".csv", ".jsonl"))
     if len(found) == 1:
         return found[0], given
-    raise DatasetError(
+    raise SourceError(
         f"{given}: needs a metadata.csv or metadata.jsonl of file_name, caption "
         f"(found {[p.name for p in found] or 'none'})"
     )
@@ -393,7 +393,7 @@ def _require(file: Path, columns: Sequence[str], caption_column: str) -> None:
     for column, hint in (("file_name", ""), (caption_column, "; name it with "
                                              "filtering_caption_column=<column>")):
         if column not in columns:
-            raise DatasetError(f"{file}: no column {column!r} (columns: {list(columns)}){hint}")
+            raise SourceError(f"{file}: no column {column!r} (columns: {list(columns)}){hint}")
 
 
 def _csv_records(file: Path, raw: bytes, caption_column: str
@@ -428,14 +428,14 @@ def _jsonl_records(file: Path, raw: bytes, caption_column: str
     return out
 
 
-# --- the dataset ---------------------------------------------------------------------------
+# --- reading a source ---------------------------------------------------------------------------
 
 def read_source(path: str, *, format: str = "auto", caption_column: str | None = None,
                 image_column: str = "image", key_column: str | None = None,
                 image_root: str | None = None, metadata: str | None = None) -> PairSource:
     """Read the pairs at ``path`` (see the module docstring)."""
     if format not in FORMATS:
-        raise DatasetError(f"{path}: format must be one of {list(FORMATS)}, got {format!r}")
+        raise SourceError(f"{path}: format must be one of {list(FORMATS)}, got {format!r}")
     paths = expand_paths(path)
     kind = detect_format(paths) if format == "auto" else format
     if kind == "webdataset":
@@ -451,81 +451,13 @@ def read_source(path: str, *, format: str = "auto", caption_column: str | None =
                              | ({os.path.abspath(image_root)} if image_root else set())))
     else:
         if len(paths) != 1:
-            raise DatasetError(f"{path}: a folder source is one folder, got {len(paths)} paths")
+            raise SourceError(f"{path}: a folder source is one folder, got {len(paths)} paths")
         pairs = read_folder(paths[0], caption_column=caption_column or "caption",
                             metadata=metadata)
         folder = paths[0] if os.path.isdir(paths[0]) else os.path.dirname(paths[0])
         roots = (os.path.abspath(folder),)
     if len(pairs) == 0:
-        raise DatasetError(f"{path}: the source holds no pairs")
+        raise SourceError(f"{path}: the source holds no pairs")
     logger.info("filtering source %s (%s): %d pairs, %d already unusable", path, kind,
                 len(pairs), int((pairs[INPUT_REASON_COLUMN] != "").sum()))
     return PairSource(origin=path, format=kind, pairs=pairs, roots=roots)
-
-
-def _pattern_root(pattern: str) -> Path:
-    """The longest leading part of ``pattern`` with no brace or glob character."""
-    cut = min((i for i, ch in enumerate(pattern) if ch in "{*?["), default=len(pattern))
-    head = pattern[:cut]
-    return Path(head) if cut == len(pattern) else Path(head).parent
-
-
-class PairSourceDataset(ReadOnlyDataset[PairSource]):
-    """The filtering recipe's input: a user's image-text pairs, or the built-in world.
-
-    Catalog entry (the path comes from ``--params filtering_source=...``)::
-
-        filtering_source:
-          type: datarecipes.filtering.sources.PairSourceDataset
-          path: ${runtime_params:filtering_source, builtin://filtering_world}
-          format: ${runtime_params:filtering_source_format, auto}
-
-    ``path: builtin://filtering_world`` loads a :class:`PairSource` without pairs: the
-    recipe builds its own world. Saving is refused (:class:`ReadOnlyDataset`).
-    """
-
-    def __init__(self, path: str = BUILTIN, format: str = "auto",
-                 caption_column: str | None = None, image_column: str = "image",
-                 key_column: str | None = None, image_root: str | None = None,
-                 metadata_file: str | None = None, metadata: dict[str, Any] | None = None
-                 ) -> None:
-        self._source_path = str(path)
-        # Where the user's files are, for the guard that no output lands there: the
-        # directory part of a brace or glob pattern, else the path itself.
-        self._path = (None if self._source_path in (BUILTIN, "builtin", "", "None", "null")
-                      else _pattern_root(self._source_path))
-        self._format = format
-        self._caption_column = caption_column or None
-        self._image_column = image_column or "image"
-        self._key_column = key_column or None
-        self._image_root = image_root or None
-        self._metadata_file = metadata_file or None
-        self.metadata = metadata
-        self._cache: PairSource | None = None
-
-    def _load(self) -> PairSource:
-        # Two nodes read the source (world or not, then the pairs): read the files once.
-        if self._cache is None:
-            if self._source_path in (BUILTIN, "builtin", "", "None", "null"):
-                self._cache = PairSource()
-            else:
-                self._cache = read_source(
-                    self._source_path, format=self._format,
-                    caption_column=self._caption_column, image_column=self._image_column,
-                    key_column=self._key_column, image_root=self._image_root,
-                    metadata=self._metadata_file,
-                )
-        return self._cache
-
-    def _exists(self) -> bool:
-        if self._source_path in (BUILTIN, "builtin"):
-            return True
-        try:
-            return bool(expand_paths(self._source_path))
-        except DatasetError:
-            return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": self._source_path, "format": self._format,
-                "caption_column": self._caption_column, "image_column": self._image_column,
-                "key_column": self._key_column, "image_root": self._image_root}

@@ -1,5 +1,7 @@
-"""Custom Kedro datasets: scene graphs (ProVision / Visual Genome), image bytes, and the
-provision recipe's read-only sources (:class:`SceneGraphSource`, :class:`SceneSplitsSource`).
+"""Custom Kedro datasets: scene graphs (ProVision / Visual Genome), encoded files as bytes
+(:class:`BytesDataset`, one file; :class:`ImageDirectoryDataset`, a folder of images), directory
+handles (:class:`DirectoryDataset`) and the provision recipe's read-only sources
+(:class:`SceneGraphSource`, :class:`SceneSplitsSource`).
 
 Saves are atomic (temporary sibling, then rename), so an interrupted run never leaves a
 half-written file or annotation directory that a later run would take for finished.
@@ -19,10 +21,13 @@ from PIL import Image, UnidentifiedImageError
 
 from datarecipes.annotations import load_provision, load_visual_genome, write_provision
 from datarecipes.io.atomic import atomic_write_bytes
+from datarecipes.io.atomic_datasets import ParquetDataset
+from datarecipes.io.paths import resolve_image_path
 from datarecipes.io.sources import ReadOnlyDataset
 from datarecipes.scenegraph import LAYER_FILES, SceneGraph
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+BytesFormat = Literal["bytes", "image", "png"]
 
 
 class SceneGraphDataset(AbstractDataset[dict[str, SceneGraph], dict[str, SceneGraph]]):
@@ -109,32 +114,98 @@ class SceneGraphDataset(AbstractDataset[dict[str, SceneGraph], dict[str, SceneGr
         }
 
 
-class PNGBytesDataset(AbstractDataset[bytes, bytes]):
-    """One PNG image as its encoded bytes (no decoding, so saves are byte-exact).
+class BytesDataset(AbstractDataset[bytes, bytes]):
+    """One file as its bytes, saved as given (no re-encoding, so saves are byte-exact) and
+    atomically (temporary sibling, then rename).
 
-    Used as the partition type of a ``partitions.PartitionedDataset`` of images.
+    ``format`` says what the bytes must be, checked before anything is written:
+
+    * ``bytes`` (default): anything;
+    * ``image``: an encoded image Pillow reads (``verify``: header and structure, not a full
+      decode);
+    * ``png``: PNG, by its signature, checked on load too (the worlds' images: a partition
+      that is not PNG is refused by name).
+
+    The partition type of the worlds' image folders::
+
+        scene_images:
+          type: datarecipes.io.atomic_datasets.PartitionedDataset
+          dataset: {type: datarecipes.io.datasets.BytesDataset, format: png}
+          filename_suffix: .png
     """
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, filepath: str, format: BytesFormat = "bytes",
+                 metadata: dict[str, Any] | None = None) -> None:
+        if format not in ("bytes", "image", "png"):
+            raise DatasetError(f"BytesDataset({filepath!r}): format must be bytes, image or "
+                               f"png, got {format!r}")
         self._filepath = Path(filepath)
+        self._format = format
         self.metadata = metadata
 
     def _load(self) -> bytes:
         data = self._filepath.read_bytes()
-        if not data.startswith(_PNG_SIGNATURE):
+        if self._format == "png" and not data.startswith(_PNG_SIGNATURE):
             raise DatasetError(f"{self._filepath}: not a PNG file")
         return data
 
     def _save(self, data: bytes) -> None:
-        if not isinstance(data, (bytes, bytearray)) or not bytes(data).startswith(_PNG_SIGNATURE):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise DatasetError(f"{self._filepath}: expected bytes, got {type(data).__name__}")
+        data = bytes(data)
+        if self._format == "png" and not data.startswith(_PNG_SIGNATURE):
             raise DatasetError(f"{self._filepath}: refusing to save data that is not PNG bytes")
-        atomic_write_bytes(self._filepath, bytes(data))
+        if self._format == "image":
+            try:
+                with Image.open(io.BytesIO(data)) as img:
+                    img.verify()
+            except (OSError, UnidentifiedImageError, SyntaxError) as err:
+                raise DatasetError(
+                    f"{self._filepath}: refusing bytes that are no image ({err})"
+                ) from err
+        atomic_write_bytes(self._filepath, data)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": os.fspath(self._filepath)}
+        return {"filepath": os.fspath(self._filepath), "format": self._format}
+
+
+class DirectoryDataset(AbstractDataset[None, str]):
+    """A directory, loaded as its path (created first with ``create: true``).
+
+    For libraries that read or write a directory themselves (resumable partitions, images
+    addressed by relative paths)::
+
+        thinklite_mcts_work_dir:
+          type: datarecipes.io.datasets.DirectoryDataset
+          path: data/07_model_output/thinklite/mcts
+          create: true
+    """
+
+    def __init__(self, path: str, create: bool = False,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self._create = create
+        self.metadata = metadata
+
+    def load(self) -> str:
+        if self._create:
+            self._path.mkdir(parents=True, exist_ok=True)
+        elif not self._path.is_dir():
+            raise DatasetError(f"directory {str(self._path)!r} does not exist")
+        return str(self._path)
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"DirectoryDataset({str(self._path)!r}) is read-only: nodes write "
+                           "into the directory it loads as")
+
+    def _exists(self) -> bool:
+        return self._path.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path), "create": self._create}
 
 
 SceneFormat = Literal["auto", "provision", "visual_genome"]
@@ -180,7 +251,7 @@ class SceneGraphSource(ReadOnlyDataset[dict[str, SceneGraph] | None]):
 
     Images are resolved against ``image_root`` (default: the annotation directory, or the
     directory of the VG file), by the longest trailing part of each image's recorded path
-    that exists there (:mod:`datarecipes.annotations.paths`).
+    that exists there (:func:`datarecipes.io.paths.resolve_image_path`).
     """
 
     def __init__(
@@ -285,37 +356,45 @@ class SceneSplitsSource(ReadOnlyDataset[pd.DataFrame | None]):
         return {"path": None if self._path is None else str(self._path)}
 
 
-class ImageBytesDataset(AbstractDataset[bytes, bytes]):
-    """One encoded image (any format Pillow reads) as its bytes, written as given.
+class ImageTableDataset(ParquetDataset):
+    """A parquet table (atomic save) whose ``image_column`` holds image paths relative to the
+    table's folder (or ``image_root``); it loads with every path resolved
+    (:func:`datarecipes.io.paths.resolve_image_path`) and saves the paths as given, so the
+    folder can move without rewriting the table.
 
-    The partition type of ``thinklite_source_images``: images decoded from a user's parquet
-    are materialised under ``data/`` (never beside the user's file), named by their digest.
+    The filtering world's metadata: nodes receive paths they can open, and no node or
+    parameter knows where the world lies::
+
+        filtering_world.scene_metadata:
+          type: datarecipes.io.unit.UnitMemberDataset
+          unit: data/01_raw/filtering_world
+          member: metadata.parquet
+          dataset: {type: datarecipes.io.datasets.ImageTableDataset, image_column: image_path}
     """
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = Path(filepath)
-        self.metadata = metadata
+    def __init__(self, filepath: str, image_column: str = "image_path",
+                 image_root: str | None = None, **kwargs: Any) -> None:
+        super().__init__(filepath=filepath, **kwargs)
+        self._image_column = image_column
+        self._image_root = Path(image_root) if image_root else Path(filepath).parent
 
-    def _load(self) -> bytes:
-        return self._filepath.read_bytes()
-
-    def _save(self, data: bytes) -> None:
-        if not isinstance(data, (bytes, bytearray)):
-            raise DatasetError(f"{self._filepath}: expected image bytes, got {type(data).__name__}")
-        try:
-            with Image.open(io.BytesIO(bytes(data))) as img:
-                img.verify()
-        except (OSError, UnidentifiedImageError) as err:
-            raise DatasetError(
-                f"{self._filepath}: refusing bytes that are no image ({err})"
-            ) from err
-        atomic_write_bytes(self._filepath, bytes(data))
-
-    def _exists(self) -> bool:
-        return self._filepath.is_file()
+    def load(self) -> pd.DataFrame:
+        table = super().load()
+        if self._image_column not in table.columns and len(table) == 0:
+            return table  # an empty table (no world built: a user's pairs) names no image
+        if self._image_column not in table.columns:
+            raise DatasetError(f"{self._filepath}: no image column {self._image_column!r} "
+                               f"(columns: {list(table.columns)})")
+        table[self._image_column] = [
+            resolve_image_path(path, self._image_root) if isinstance(path, str) and path
+            else path
+            for path in table[self._image_column]
+        ]
+        return table
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": os.fspath(self._filepath)}
+        return {**super()._describe(), "image_column": self._image_column,
+                "image_root": str(self._image_root)}
 
 
 class ImageDirectoryDataset(AbstractDataset[dict[str, bytes], dict[str, Path]]):
@@ -347,7 +426,7 @@ class ImageDirectoryDataset(AbstractDataset[dict[str, bytes], dict[str, Path]]):
                 raise DatasetError(f"{self._path}: {name!r} is not a plain file name")
             target = self._path / name
             if not target.is_file():
-                ImageBytesDataset(str(target)).save(payload)
+                BytesDataset(str(target), format="image").save(payload)
 
     def _exists(self) -> bool:
         return self._path.is_dir()

@@ -1,6 +1,6 @@
 """Model factory: tiny offline presets and real checkpoints through one code path."""
 
-from datarecipes.models.checkpoint import CheckpointDataset, merge_lora, save_checkpoint
+from datarecipes.models.checkpoint import merge_lora, save_checkpoint
 from datarecipes.models.conversations import (
     BadSampleError,
     Conversation,
@@ -14,7 +14,6 @@ from datarecipes.models.spec import LoraParams, ModelParams, ModelsParams
 
 __all__ = [
     "BadSampleError",
-    "CheckpointDataset",
     "Conversation",
     "LoadedModel",
     "LoraParams",

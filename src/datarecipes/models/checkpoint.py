@@ -1,23 +1,32 @@
-"""Kedro dataset for model checkpoint directories.
+"""Model checkpoint directories: save (LoRA merged, atomic), copy and load.
 
 Save writes model + processor with ``save_pretrained`` into a temporary sibling that is renamed
 into place, so an interrupted run never leaves a half-written checkpoint under the final name.
 LoRA adapters are *merged* into the base weights before saving: the directory is then an
 ordinary transformers checkpoint that the factory (and vLLM, and the hub) loads with the Auto
 classes, without peft. The cost is a full-size checkpoint instead of a small adapter.
+
+The catalog's :class:`datarecipes.io.checkpoints.CheckpointDataset` calls these.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
-
-from kedro.io import AbstractDataset, DatasetError
+from typing import Any
 
 from datarecipes.io.atomic import atomic_path
 from datarecipes.models.factory import LoadedModel, load_model
 from datarecipes.models.spec import ModelParams
+
+#: The file that makes a directory a transformers checkpoint.
+CONFIG_FILE = "config.json"
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    """Whether ``path`` is a transformers checkpoint directory (it holds ``config.json``)."""
+    return (Path(path) / CONFIG_FILE).is_file()
 
 
 def merge_lora(model: Any) -> Any:
@@ -37,56 +46,19 @@ def save_checkpoint(loaded: LoadedModel, path: str | Path) -> Path:
     return Path(path)
 
 
-class CheckpointDataset(AbstractDataset[Any, Any]):
-    """A checkpoint directory in the catalog.
+def copy_checkpoint(source: str | Path, path: str | Path) -> Path:
+    """Copy the checkpoint directory ``source`` to ``path`` atomically; return the path."""
+    if not is_checkpoint(source):
+        raise ValueError(f"cannot save {str(source)!r}: not a checkpoint directory")
+    with atomic_path(path) as tmp:
+        shutil.copytree(source, tmp)
+    return Path(path)
 
-    ``save`` takes a :class:`LoadedModel` (or the path of a checkpoint directory, copied in).
-    ``load`` returns the directory path (``load_as: path``, the default: the consumer builds
-    its own :class:`ModelParams` from it) or a :class:`LoadedModel` (``load_as: model``, with
-    ``spec`` overrides such as ``dtype``)::
 
-        sft_checkpoint:
-          type: datarecipes.models.CheckpointDataset
-          path: data/06_models/sft
-    """
-
-    def __init__(
-        self,
-        path: str,
-        load_as: Literal["path", "model"] = "path",
-        spec: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        if load_as not in ("path", "model"):
-            raise DatasetError(f"CheckpointDataset({path!r}): load_as must be 'path' or 'model'")
-        self._path = Path(path)
-        self._load_as = load_as
-        self._spec = dict(spec or {})
-        self.metadata = metadata
-
-    def load(self) -> str | LoadedModel:
-        if not (self._path / "config.json").is_file():
-            raise DatasetError(f"checkpoint directory {str(self._path)!r} does not exist")
-        if self._load_as == "path":
-            return str(self._path)
-        spec = ModelParams.from_params(
-            {**self._spec, "name_or_path": str(self._path)},
-            where=f"CheckpointDataset({str(self._path)!r}).spec",
-        )
-        return load_model(spec)
-
-    def save(self, data: LoadedModel | str | Path) -> None:
-        if isinstance(data, LoadedModel):
-            save_checkpoint(data, self._path)
-            return
-        source = Path(data)
-        if not (source / "config.json").is_file():
-            raise DatasetError(f"cannot save {str(source)!r}: not a checkpoint directory")
-        with atomic_path(self._path) as tmp:
-            shutil.copytree(source, tmp)
-
-    def _exists(self) -> bool:
-        return (self._path / "config.json").is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path), "load_as": self._load_as}
+def load_checkpoint(path: str | Path, spec: Mapping[str, Any] | None = None,
+                    where: str | None = None) -> LoadedModel:
+    """The checkpoint at ``path`` through the model factory, with ``spec`` overrides (``dtype``,
+    ...) checked as :class:`ModelParams` (errors name ``where``)."""
+    params = ModelParams.from_params({**dict(spec or {}), "name_or_path": str(path)},
+                                     where=where or f"checkpoint {str(path)!r}")
+    return load_model(params)

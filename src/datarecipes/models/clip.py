@@ -6,6 +6,7 @@ A hub architecture (``ViT-B-32`` with a pretrained tag or a local weights file) 
 every model is built by ``open_clip.create_model_and_transforms``. A trained model is saved as
 an open_clip ``local-dir`` checkpoint (``open_clip_config.json`` + safetensors weights), so it
 loads by path with ``model: local-dir:<dir>`` exactly like a hub checkpoint — no pickle.
+The catalog's :class:`datarecipes.io.checkpoints.ClipCheckpointDataset` calls these.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from kedro.io import AbstractDataset
 
 from datarecipes.fingerprint import state_fingerprint  # noqa: F401  (re-exported)
 
@@ -130,28 +130,3 @@ def save_clip(loaded: LoadedClip, directory: str | Path) -> Path:
             encoding="utf-8",
         )
     return Path(directory)
-
-
-class ClipCheckpointDataset(AbstractDataset[LoadedClip, LoadedClip]):
-    """Kedro dataset for a CLIP checkpoint directory (``local-dir`` format, safetensors).
-
-    Catalog: ``type: datarecipes.models.clip.ClipCheckpointDataset``, ``path: data/06_models/x``.
-    """
-
-    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
-        self._path = Path(path)
-        self.metadata = metadata
-
-    def load(self) -> LoadedClip:
-        if not (self._path / CONFIG_NAME).is_file():
-            raise FileNotFoundError(f"no CLIP checkpoint at {self._path} (missing {CONFIG_NAME})")
-        return load_clip(f"local-dir:{self._path}")
-
-    def save(self, data: LoadedClip) -> None:
-        save_clip(data, self._path)
-
-    def _exists(self) -> bool:
-        return (self._path / CONFIG_NAME).is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": str(self._path)}

@@ -15,6 +15,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from datarecipes.io.paths import resolve_image_path
+
 Conversation = list[dict[str, Any]]
 ImageLike = Image.Image | str | os.PathLike[str]
 
@@ -28,10 +30,14 @@ class BadSampleError(ValueError):
 
 
 def load_image(image: ImageLike, root: str | os.PathLike[str] | None = None) -> Image.Image:
-    """The one image loader: a decoded RGB PIL image from a path (under ``root``) or an image."""
+    """The one image loader: a decoded RGB PIL image from a path (resolved against ``root`` by
+    :func:`~datarecipes.io.paths.resolve_image_path`) or an image."""
     if isinstance(image, Image.Image):
         return image.convert("RGB") if image.mode != "RGB" else image
-    path = Path(root) / image if root is not None else Path(image)
+    try:
+        path = Path(resolve_image_path(image, root))
+    except ValueError as err:  # an empty path
+        raise BadSampleError(f"image {str(image)!r} cannot be decoded: {err}") from err
     try:
         with Image.open(path) as img:
             img.load()

@@ -30,11 +30,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from datarecipes.io.paths import resolve_image_path
 from datarecipes.mcts.prompts import step_user_text
 from datarecipes.thinklite.params import ThinkLiteDataParams
 
 if TYPE_CHECKING:
-    from datarecipes.thinklite.datasets import VQASourceData
+    from datarecipes.thinklite.sources import VQASourceData
 
 #: Columns of the pool / held-out / selected tables (one row per question).
 QUESTION_COLUMNS = [
@@ -61,17 +62,11 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def resolve_image(path: str, image_root: str) -> str:
-    """``path`` as given when it exists (scene graphs loaded through the catalog carry rooted
-    paths), else under ``image_root`` (the scenes node's own relative ``images/...``)."""
-    if os.path.isabs(path) or os.path.exists(path):
-        return path
-    return os.path.join(image_root, path)
-
-
 def provision_to_questions(provision_questions: pd.DataFrame, image_root: str) -> pd.DataFrame:
     """ProVision's table as ThinkLite questions: single-image rows, image paths resolved
-    against ``image_root``, the bare answer as ground truth, the generator as question type."""
+    against ``image_root`` (:func:`~datarecipes.io.paths.resolve_image_path`: scene graphs
+    loaded through the catalog carry rooted paths, the scenes node's own are ``images/...``),
+    the bare answer as ground truth, the generator as question type."""
     missing = REQUIRED_PROVISION_COLUMNS - set(provision_questions.columns)
     if missing:
         raise ValueError(f"provision_questions lacks column(s) {sorted(missing)}")
@@ -80,7 +75,7 @@ def provision_to_questions(provision_questions: pd.DataFrame, image_root: str) -
     table = pd.DataFrame(
         {
             "sample_id": single["id"].astype(str),
-            "image": [resolve_image(str(p[0]), image_root) for p in images[single.index]],
+            "image": [resolve_image_path(str(p[0]), image_root) for p in images[single.index]],
             "question": single["question"].astype(str),
             "answer": single["bare_answer"].astype(str),
             "options": [[str(o) for o in _as_list(v)] for v in single["options"]],
@@ -225,7 +220,7 @@ def mcts_rows(questions: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-# --- A user's pool / held-out set (datarecipes.thinklite.datasets.VQASource) ---
+# --- A user's pool / held-out set (read by datarecipes.io.thinklite.VQASource) ---
 
 #: Columns of the refusal table: which set, the 0-based row of the input file, its id, why.
 REFUSAL_COLUMNS = ["set", "source", "row", "sample_id", "reason"]

@@ -11,7 +11,6 @@ checkpoint's chat template.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,6 +18,7 @@ from typing import Any, Literal
 import datasets
 import pandas as pd
 
+from datarecipes.io.paths import resolve_image_path
 from datarecipes.models.conversations import BadSampleError, llava_to_messages, load_image
 
 logger = logging.getLogger(__name__)
@@ -69,11 +69,12 @@ def record_messages(record: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def record_image_path(record: Mapping[str, Any], image_root: str | None) -> str | None:
-    """The record's image path (joined to ``image_root``), checked to decode; None if no image."""
+    """The record's image path (resolved against ``image_root`` by
+    :func:`~datarecipes.io.paths.resolve_image_path`), checked to decode; None if no image."""
     image = record.get("image")
     if image is None or (isinstance(image, float) and pd.isna(image)) or image == "":
         return None
-    path = os.path.join(image_root, image) if image_root else str(image)
+    path = resolve_image_path(str(image), image_root or None)
     load_image(path)  # fail (or skip) here, not in the middle of training
     return path
 

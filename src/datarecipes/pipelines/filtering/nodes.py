@@ -134,7 +134,8 @@ def _refuse_writes_into(source: PairSource, p: FilteringParams) -> None:
 
 def split_pairs(scene_metadata: pd.DataFrame, filtering: Mapping[str, Any] | FilteringParams
                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """World → (scorer training pairs, pool, held-out pairs), image paths resolved."""
+    """World → (scorer training pairs, pool, held-out pairs). The world's image paths arrive
+    resolved (catalog ``filtering_world.scene_metadata``, an ``ImageTableDataset``)."""
     p = _params(filtering)
     missing = [c for c in (ID_COLUMN, IMAGE_COLUMN, CAPTION_COLUMN, "split", CORRUPTED_COLUMN)
                if c not in scene_metadata.columns]
@@ -142,11 +143,6 @@ def split_pairs(scene_metadata: pd.DataFrame, filtering: Mapping[str, Any] | Fil
         raise ValueError(f"filtering_world.scene_metadata: the world table lacks column(s) "
                          f"{missing} (columns: {list(scene_metadata.columns)})")
     pairs = scene_metadata.copy()
-    root = Path(p.world_root)
-    pairs[IMAGE_COLUMN] = [
-        str(root / path) if isinstance(path, str) and not Path(path).is_absolute() else path
-        for path in pairs[IMAGE_COLUMN]
-    ]
     split = pairs["split"]
     for role, name in (("scorer", p.splits.scorer), ("pool", p.splits.pool),
                        ("heldout", p.splits.heldout)):

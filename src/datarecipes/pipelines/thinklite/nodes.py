@@ -51,6 +51,7 @@ from datarecipes.thinklite import (
 )
 from datarecipes.thinklite.curation import ThinkLiteDecontaminationParams, ThinkLiteDedupParams
 from datarecipes.thinklite.data import REFUSAL_COLUMNS, source_questions
+from datarecipes.thinklite.sources import BenchmarkSet
 from datarecipes.training.grpo import GRPOParams, train_grpo
 from datarecipes.training.sft import SFTParams, train_sft
 
@@ -211,6 +212,19 @@ def build_ledger(
             title=f"{column}: {'scored pool' if column == 'difficulty' else 'pool'} vs selected")
     table = pd.concat(tables, ignore_index=True)[["column", "value", "pool", "kept"]]
     return ledger, metrics, funnel, table, figures
+
+
+def benchmark_sets(
+    benchmark_sources: Mapping[str, BenchmarkSet],
+) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
+    """The benchmarks' question tables (``thinklite_benchmarks``) and their images to write
+    (``thinklite_benchmark_images``, by digest file name), from ``thinklite_benchmark_sources``,
+    whose loading writes nothing."""
+    tables = {name: bench.questions for name, bench in benchmark_sources.items()}
+    images: dict[str, bytes] = {}
+    for bench in benchmark_sources.values():
+        images.update(bench.images)
+    return tables, images
 
 
 def selected_in_own_formats(selected: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from datarecipes.pipelines.thinklite.nodes import (
+    benchmark_sets,
     build_ledger,
     build_question_sets,
     choose_question_sets,
@@ -63,6 +64,12 @@ def shared_nodes() -> Pipeline:
                          "thinklite_source_images", "thinklite_input_refusals_table",
                          "thinklite_inputs_metrics"],
                 name="thinklite_inputs",
+            ),
+            Node(
+                benchmark_sets,
+                inputs="thinklite_benchmark_sources",
+                outputs=["thinklite_benchmarks", "thinklite_benchmark_images"],
+                name="thinklite_benchmark_sets",
             ),
             Node(
                 curate_pool,

@@ -1,4 +1,4 @@
-"""The read-only Kedro dataset of raw CSV bytes, for user tables of unknown encoding.
+"""The scm recipe's read-only source: a folder of CSV tables, handed out as raw bytes.
 
 ``pandas.CSVDataset`` would fail on a non-UTF-8 file before our cleaning could decide what to
 do with it; this dataset hands the bytes to :func:`datarecipes.tabular.tables.parse_table`.
@@ -21,7 +21,7 @@ class CSVTablesSource(ReadOnlyDataset[dict[str, Callable[[], bytes]]]):
     returning the file's bytes (read when the table is used, like a ``PartitionedDataset``)::
 
         scm_real_tables:
-          type: datarecipes.tabular.csv_dataset.CSVTablesSource
+          type: datarecipes.io.tabular.CSVTablesSource
           path: ${runtime_params:scm_tables_source, ../shared/data/tabular}
 
     Hidden files (``.name.csv``, e.g. an editor's or a half-copied temporary) are ignored.
