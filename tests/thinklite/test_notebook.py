@@ -24,16 +24,18 @@ def log_ablation_run(seed: int, accuracies: dict[str, float]) -> None:
                  for s in ABLATION_STRATEGIES}
     evaluation = {s: {"accuracy": accuracies[s], "n": 48.0} for s in ABLATION_STRATEGIES}
     summary, _ = ablation_summary(selection, evaluation, {"accuracy": 0.1})
-    with mlflow.start_run(run_name="thinklite_ablation"):
+    with mlflow.start_run(run_name="thinklite_ablation") as run:
+        client, run_id = mlflow.tracking.MlflowClient(), run.info.run_id
         mlflow.set_tags({"pipeline": "thinklite_ablation"})
         mlflow.log_params({"thinklite_data.seed": seed, "mcts_difficulty.seed": seed,
                            "thinklite_grpo.seed": seed})
-        _log_metrics("thinklite_ablation", summary)
+        _log_metrics(client, run_id, "thinklite_ablation", summary)
         for s in ABLATION_STRATEGIES:
-            _log_metrics(f"{s}.thinklite_eval", evaluation[s])
-            _log_metrics(f"{s}.thinklite_selection", selection[s])
-        _log_metrics("thinklite_mcts", {"unsolved": 9.0, "solved_fraction": 0.7,
-                                        "solved_at_iteration": [10.0, 5.0, 3.0, 2.0, 1.0, 0.0]})
+            _log_metrics(client, run_id, f"{s}.thinklite_eval", evaluation[s])
+            _log_metrics(client, run_id, f"{s}.thinklite_selection", selection[s])
+        _log_metrics(client, run_id, "thinklite_mcts", {
+            "unsolved": 9.0, "solved_fraction": 0.7,
+            "solved_at_iteration": [10.0, 5.0, 3.0, 2.0, 1.0, 0.0]})
 
 
 def test_notebook_draws_the_comparison(tmp_path, monkeypatch):
