@@ -2,6 +2,7 @@
 
 from kedro.config import OmegaConfigLoader
 
+from datarecipes.context import ProjectContext
 from datarecipes.hooks import MlflowTrackingHook, ParameterValidationHook, PreRunCheckHook
 from datarecipes.io.rank_zero import RankZeroCatalog
 from datarecipes.io.sources import SourceGuardHook
@@ -10,6 +11,10 @@ from datarecipes.io.sources import SourceGuardHook
 # written over a user's source and the parameter validation run before tracking starts a run,
 # so a refused run leaves no MLflow run and no file.
 HOOKS = (MlflowTrackingHook(), ParameterValidationHook(), SourceGuardHook(), PreRunCheckHook())
+
+# Kedro's own building of dataclass-typed node parameters is off: ParameterValidationHook
+# builds them (nested sections, checked types), see datarecipes/context.py.
+CONTEXT_CLASS = ProjectContext
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -19,7 +19,7 @@ from datarecipes.filtering.packing import (
     packing_metrics,
     sample_lengths,
 )
-from datarecipes.filtering.shards import ShardParams, write_packed_shards
+from datarecipes.filtering.shards import PackedShardsDataset, ShardParams, pack_shards
 
 
 def _reference_ffd(lengths: np.ndarray, capacity: int) -> list[int]:
@@ -145,8 +145,9 @@ def test_shards_hold_every_kept_sample_once_with_its_image(tmp_path):
     samples = pd.DataFrame(rows)
     lengths = np.array([60, 30, 50, 200, 45])  # s3 is over-long for capacity 100
     packing = first_fit_decreasing(lengths, 100)
-    index = write_packed_shards(samples, lengths, packing, tmp_path / "shards",
+    shards, index = pack_shards(samples, lengths, packing,
                                 ShardParams(bins_per_shard=2, max_image_side=32))
+    PackedShardsDataset(str(tmp_path / "shards")).save(shards)
     assert sorted(index["image_id"]) == ["s0", "s1", "s2", "s4"]
     assert index["bin"].nunique() == packing.n_bins
     seen = {}
