@@ -21,6 +21,9 @@ from PIL import Image
 from datarecipes import ledger as L
 from datarecipes.dedup import ContaminationError
 from datarecipes.filtering.sources import read_source
+from datarecipes.hooks import use_typed_parameters
+from datarecipes.io.datasets import DirectoryDataset
+from datarecipes.io.shards import PackedShardsDataset
 from datarecipes.pipelines.filtering import create_pipeline
 from datarecipes.pipelines.filtering.nodes import decontaminate
 
@@ -77,15 +80,14 @@ def run(tmp_path_factory):
     source = read_source(str(tmp / "user" / "00000.tar"))
     params = {
         "executor": {"num_workers": 0},
-        "scoring": {"batch_size": 16, "shard_size": 8, "resume_dir": str(tmp / "scores")},
+        "scoring": {"batch_size": 16, "shard_size": 8},
         "filter": {"rules": {"clip_top70": "top(clip, 0.7)",
                              "dedup_clip": "!dup.any & top(clip, 0.7)"},
                    "definitions": {}, "apply": "dedup_clip"},
         "dedup": {"kinds": ["exact_image", "phash", "minhash", "semantic"],
                   "keep": {"policy": "first"}, "shard_size": 8, "batch_size": 4,
                   "semantic": {"threshold": 0.95, "backend": "sklearn"}},
-        "packing": {"capacity": 1024, "shard_dir": str(tmp / "packed"),
-                    "shards": {"bins_per_shard": 4}},
+        "packing": {"capacity": 1024, "shards": {"bins_per_shard": 4}},
     }
     outputs = ["filtering_ledger", "filtering_ledger_metrics", "filtering_dedup_metrics",
                "filtering_contamination_metrics", "filtering_before_after_table",
@@ -98,10 +100,13 @@ def run(tmp_path_factory):
         "filtering_source": MemoryDataset(source, copy_mode="assign"),
         "filtering_world.scene_metadata": MemoryDataset(pd.DataFrame({"image_id": []})),
         "params:filtering": MemoryDataset(params),
-        "params:models.scorer": MemoryDataset({"preset": "tiny-vlm"}),
+        "params:models": MemoryDataset({"scorer": {"preset": "tiny-vlm"}}),
         "params:generation": MemoryDataset({"engine": "hf"}),
+        "filtering_scoring_work_dir": DirectoryDataset(str(tmp / "scores"), create=True),
+        "filtering_packed_shards": PackedShardsDataset(str(tmp / "packed")),
         **{name: _Kept() for name in kept},
     })
+    use_typed_parameters(catalog, pipeline)
     out = SequentialRunner().run(pipeline, catalog)
     result = {name: catalog.load(name) for name in kept}
     result.update({k: (out[k].load() if k in out else catalog.load(k)) for k in outputs})
@@ -190,7 +195,7 @@ def test_a_heldout_image_planted_in_the_pool_is_contaminated(tmp_path, action):
     heldout = _pairs(tmp_path, range(200, 210), "held")
     pool = pd.concat([_pairs(tmp_path, range(20), "pool"),
                       _pairs(tmp_path, [204], "planted", resized={204})], ignore_index=True)
-    params = {"executor": {"num_workers": 0}, "scoring": {"resume_dir": None},
+    params = {"executor": {"num_workers": 0},
               "decontamination": {"action": action, "match": {"ngram": None},
                                   "stop_above": 0.01}}
     from datarecipes.config import from_params
@@ -202,9 +207,10 @@ def test_a_heldout_image_planted_in_the_pool_is_contaminated(tmp_path, action):
     hashes, _ = hash_pairs(pool, p.dedup, LocalExecutor())
     if action == "stop":
         with pytest.raises(ContaminationError, match="1 of 21 pool pairs"):
-            decontaminate(pool, heldout, hashes, params)
+            decontaminate(pool, heldout, hashes, None, p.decontamination, p.dedup, p.executor)
         return
-    table, metrics = decontaminate(pool, heldout, hashes, params)
+    table, metrics = decontaminate(pool, heldout, hashes, None, p.decontamination, p.dedup,
+                                   p.executor)
     hit = table.set_index("image_id")
     assert hit.loc["planted204", "contaminated.heldout"]
     assert hit.loc["planted204", "contaminated_by.heldout"] == "held204"

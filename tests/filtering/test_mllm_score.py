@@ -18,6 +18,7 @@ from datarecipes.filtering.mllm_score import (
     status_counts,
     vlm_generate_factory,
 )
+from datarecipes.models import ModelParams
 
 
 @pytest.mark.parametrize("completion, expected", [
@@ -112,7 +113,8 @@ def test_real_vlm_scores_pairs_through_the_model_factory(tmp_path):
     0-100 score or a parse error, never a number taken from an unparseable answer."""
     pairs = _pairs(tmp_path)
     factory, key = vlm_generate_factory(
-        {"preset": "tiny-vlm", "preset_cache_dir": str(tmp_path / "presets")}, max_new_tokens=3
+        ModelParams(preset="tiny-vlm", preset_cache_dir=str(tmp_path / "presets")),
+        max_new_tokens=3,
     )
     scores, _ = score_mllm(
         pairs, factory, LocalExecutor(), batch_size=2, shard_size=10, model_key=key

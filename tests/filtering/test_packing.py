@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kedro.io import DatasetError
 from PIL import Image
 
 from datarecipes.filtering.packing import (
@@ -19,7 +20,8 @@ from datarecipes.filtering.packing import (
     packing_metrics,
     sample_lengths,
 )
-from datarecipes.filtering.shards import ShardParams, write_packed_shards
+from datarecipes.filtering.shards import ShardParams, pack_shards
+from datarecipes.io.shards import PackedShardsDataset
 
 
 def _reference_ffd(lengths: np.ndarray, capacity: int) -> list[int]:
@@ -145,8 +147,9 @@ def test_shards_hold_every_kept_sample_once_with_its_image(tmp_path):
     samples = pd.DataFrame(rows)
     lengths = np.array([60, 30, 50, 200, 45])  # s3 is over-long for capacity 100
     packing = first_fit_decreasing(lengths, 100)
-    index = write_packed_shards(samples, lengths, packing, tmp_path / "shards",
+    shards, index = pack_shards(samples, lengths, packing,
                                 ShardParams(bins_per_shard=2, max_image_side=32))
+    PackedShardsDataset(str(tmp_path / "shards")).save(shards)
     assert sorted(index["image_id"]) == ["s0", "s1", "s2", "s4"]
     assert index["bin"].nunique() == packing.n_bins
     seen = {}
@@ -168,3 +171,51 @@ def test_shards_hold_every_kept_sample_once_with_its_image(tmp_path):
     # The index agrees with the records: slot order follows token offsets.
     s = index.set_index("image_id")
     assert (s.loc[s["slot"] == 0, "offset"] == 0).all()
+
+
+def _packed(tmp_path, n: int, bins_per_shard: int):
+    rows = []
+    for i in range(n):
+        path = tmp_path / f"p{i}.png"
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(path)
+        rows.append({"image_id": f"p{i}", "image_path": str(path), "caption": f"c {i}"})
+    samples = pd.DataFrame(rows)
+    lengths = np.full(n, 60)  # one sample per bin at capacity 100
+    return pack_shards(samples, lengths, first_fit_decreasing(lengths, 100),
+                       ShardParams(bins_per_shard=bins_per_shard))
+
+
+def test_packing_lays_shards_out_without_writing_and_the_dataset_swaps_them_in(tmp_path):
+    out = tmp_path / "packed"
+    shards, index = _packed(tmp_path, 5, bins_per_shard=2)
+    assert not out.exists()  # laid out, nothing written yet
+    assert list(shards) == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
+    assert sorted(index["shard"].unique()) == list(shards)
+    dataset = PackedShardsDataset(str(out))
+    dataset.save(shards)
+    loaded = dataset.load()
+    assert [p.rsplit("/", 1)[-1] for p in loaded] == list(shards)
+    for shard in shards:  # each shard holds the bins the index names, two at most
+        with tarfile.open(out / shard) as tar:
+            names = [m.name for m in tar.getmembers() if m.name.endswith(".json")]
+        assert len(names) == (index["shard"] == shard).sum() <= 2
+    # A smaller rerun replaces the directory as a whole: no shard of the old run survives.
+    fewer, _ = _packed(tmp_path, 2, bins_per_shard=2)
+    dataset.save(fewer)
+    assert [p.rsplit("/", 1)[-1] for p in dataset.load()] == ["shard-000000.tar"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_failed_save_leaves_the_previous_shards_and_names_the_image(tmp_path):
+    out = tmp_path / "packed"
+    shards, _ = _packed(tmp_path, 3, bins_per_shard=1)
+    PackedShardsDataset(str(out)).save(shards)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    broken, _ = _packed(tmp_path, 3, bins_per_shard=1)
+    (tmp_path / "p1.png").unlink()  # an image vanishes between scoring and packing
+    with pytest.raises(DatasetError, match=r"image of 'p1' .* became unreadable after scoring"):
+        PackedShardsDataset(str(out)).save(broken)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    with pytest.raises(DatasetError, match="not a plain '<name>.tar' file name"):
+        PackedShardsDataset(str(out)).save({"../escape.tar": []})

@@ -16,7 +16,9 @@ from matplotlib.figure import Figure
 from datarecipes.config import from_params
 from datarecipes.filtering.params import FilteringParams
 from datarecipes.filtering.sources import PairSource
-from datarecipes.io.datasets import ImageTableDataset
+from datarecipes.hooks import use_typed_parameters
+from datarecipes.io.datasets import DirectoryDataset, ImageTableDataset
+from datarecipes.io.shards import PackedShardsDataset
 from datarecipes.pipelines.filtering import create_pipeline
 from datarecipes.scenes.params import ScenesParams
 
@@ -37,14 +39,13 @@ def _params(tmp: Path) -> dict:
     return {
         "executor": {"num_workers": 0},
         "clip": {"training": TRAINING},
-        "scoring": {"batch_size": 128, "shard_size": 64, "resume_dir": str(tmp / "scores")},
+        "scoring": {"batch_size": 128, "shard_size": 64},
         "filter": {
             "rules": {"clip_top70": "top(clip, 0.7)", "dfn_or_high": "dfn | clip >= 0.9"},
             "definitions": {"dfn": "top(clip, 0.5)"},
             "apply": "clip_top70",
         },
-        "packing": {"capacity": 1024, "shard_dir": str(tmp / "packed"),
-                    "shards": {"bins_per_shard": 8}},
+        "packing": {"capacity": 1024, "shards": {"bins_per_shard": 8}},
         "pretrain": {"data": "both", "training": PRETRAINING},
         # semantic too, to measure it on the tiny scorer (README; off by default).
         "dedup": {"kinds": ["exact_image", "phash", "minhash", "semantic"],
@@ -80,13 +81,16 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
         "filtering_source": MemoryDataset(PairSource(), copy_mode="assign"),
         "filtering_world.scene_metadata": world,
         "params:filtering": MemoryDataset(_params(tmp_path)),
-        "params:models.scorer": MemoryDataset({"preset": "tiny-vlm"}),
+        "params:models": MemoryDataset({"scorer": {"preset": "tiny-vlm"}}),
         "params:generation": MemoryDataset({"engine": "hf"}),
+        "filtering_scoring_work_dir": DirectoryDataset(str(tmp_path / "scores"), create=True),
+        "filtering_packed_shards": PackedShardsDataset(str(tmp_path / "packed")),
         "filtering_kept_pairs": KeptMemoryDataset(),
         "filtering_scored_pool": KeptMemoryDataset(),
         "filtering_packing_index": KeptMemoryDataset(),
         "filtering_decisions": KeptMemoryDataset(),
     })
+    use_typed_parameters(catalog, pipeline)
     SequentialRunner().run(pipeline, catalog)
     out = {name: catalog.load(name) for name in (
         "filtering_filter_metrics", "filtering_eval_metrics", "filtering_packing_metrics",
@@ -144,8 +148,10 @@ def test_pipeline_filters_packs_and_compares_pretraining(small_world, tmp_path):
         "filtering_source": MemoryDataset(PairSource(), copy_mode="assign"),
         "filtering_world.scene_metadata": world,
         "params:filtering": MemoryDataset(_params(tmp_path)),
-        "params:models.scorer": MemoryDataset({"preset": "tiny-vlm"}),
+        "filtering_scoring_work_dir": DirectoryDataset(str(tmp_path / "scores"), create=True),
     })
-    SequentialRunner().run(pipeline.to_outputs("filtering_clip_score_metrics"), catalog2)
+    rerun = pipeline.to_outputs("filtering_clip_score_metrics")
+    use_typed_parameters(catalog2, rerun)
+    SequentialRunner().run(rerun, catalog2)
     again = catalog2.load("filtering_clip_score_metrics")
     assert again["shards_computed"] == 0 and again["shards_reused"] == again["shards"]

@@ -140,11 +140,12 @@ def test_writing_into_the_source_is_refused(project_copy, tmp_path, monkeypatch)
     user = tmp_path / "user"
     write_folder(user)
     before = tree_digest(user)
-    root = project_copy({"parameters_filtering.yml": {
-        **SMALL, "filtering.packing.shard_dir": str(user / "packed")}})
+    root = project_copy({"parameters_filtering.yml": SMALL, "catalog_filtering.yml": {
+        "filtering_packed_shards.path": str(user / "packed")}})
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'm.db'}")
-    with pytest.raises(ValueError, match=r"packing.shard_dir=.* is inside the source .*"
-                                         r"\(read-only\)"):
+    with pytest.raises(ValueError, match=r"filtering_source is .*, but this run writes "
+                                         r"filtering_packed_shards at .*: a source is never "
+                                         r"written"):
         _kedro_run_in_process(root, {"filtering_source": str(user)}, monkeypatch)
     assert tree_digest(user) == before
     # The source dataset itself refuses a save, naming the path.

@@ -14,13 +14,14 @@ Each dedup kind returns one row per sample, keyed by the samples' own key, with
 filter rules read directly (``!dup.phash & top(clip, 0.7)``, or
 ``top(clip, 0.7, !dup.any)`` to rank only the non-duplicates).
 
-A pipeline wires it as (nodes stay pure; the executor and resume folder come from params)::
+A node wires it as (the start-up hook hands it the built ``DedupParams``; the resume folder
+is a catalog directory, e.g. ``filtering_scoring_work_dir``)::
 
-    params = from_params(DedupParams, section, "parameters_x.yml: dedup")
+    # inside a node (pool, clip_embeddings, work_dir: str, params: DedupParams, executor):
     hashes, _ = hash_images(pool, params.images, executor, key="image_id",
-                            resume_dir=resume)            # per shard, resumable
+                            resume_dir=work_dir)          # per shard, resumable
     texts, _ = sign_texts(pool.rename(columns={"caption": "text"}), params.text, executor,
-                          key="image_id", normalise=params.normalise, resume_dir=resume)
+                          key="image_id", normalise=params.normalise, resume_dir=work_dir)
     table = pool.merge(hashes, on="image_id").merge(texts, on="image_id")
     dups = run_dedup(table, params, key="image_id", embeddings=clip_embeddings)
     ledger = ledger.append(ledger, dedup_decisions(dups, key="image_id", kind="any"))

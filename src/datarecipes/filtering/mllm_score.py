@@ -18,7 +18,7 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from datarecipes.filtering.inputs import (
     input_columns,
     read_row,
 )
+
+if TYPE_CHECKING:  # the models package loads torch and transformers: only when scoring
+    from datarecipes.models import ModelParams
 
 GenerateFn = Callable[[list[tuple[str, str]]], list[str]]
 
@@ -238,26 +241,21 @@ def mllm_batch_fn_factory(generate_factory: Callable[[], GenerateFn], metrics: S
 
 
 def vlm_generate_factory(
-    scorer: Mapping[str, Any], max_new_tokens: int,
-    generation: Mapping[str, Any] | GenerationParams | None = None,
+    scorer: ModelParams, max_new_tokens: int, generation: GenerationParams | None = None,
 ) -> tuple[Callable[[], GenerateFn], str]:
     """A ``generate_fn`` factory for the VLM of spec ``models.scorer``, and its identity key.
 
     The factory loads the model when called (once per executor worker) on the engine
-    ``generation`` names (``hf`` or ``vllm``); generation is greedy with ``max_new_tokens`` new
-    tokens, one user turn per prompt with the pair's image.
+    ``generation`` names (``hf`` or ``vllm``; default ``GenerationParams()``); generation is
+    greedy with ``max_new_tokens`` new tokens, one user turn per prompt with the pair's image.
     """
-    from datarecipes.config import from_params
-    from datarecipes.models import ModelParams
-
-    spec = ModelParams.from_params(scorer, where="parameters_models.yml: models.scorer")
-    engine = generation if isinstance(generation, GenerationParams) else from_params(
-        GenerationParams, generation or {}, where="parameters_models.yml: generation")
-    factory = functools.partial(_vlm_generate_fn, spec, engine, max_new_tokens)
-    return factory, repr((spec, engine.engine, max_new_tokens))
+    engine = GenerationParams() if generation is None else generation
+    factory = functools.partial(_vlm_generate_fn, scorer, engine, max_new_tokens)
+    return factory, repr((scorer, engine.engine, max_new_tokens))
 
 
-def _vlm_generate_fn(spec: Any, engine: GenerationParams, max_new_tokens: int) -> GenerateFn:
+def _vlm_generate_fn(spec: ModelParams, engine: GenerationParams, max_new_tokens: int
+                     ) -> GenerateFn:
     from datarecipes.engines import load_generator
 
     generator = load_generator(spec, engine)

@@ -53,10 +53,9 @@ class ScoringParams:
 
     #: Pairs per model forward.
     batch_size: int = 128
-    #: Pairs per resumable shard (one parquet per shard and score).
+    #: Pairs per resumable shard (one parquet per shard and score, in the catalog's
+    #: ``filtering_scoring_work_dir``; a rerun skips finished shards).
     shard_size: int = 512
-    #: Directory of per-shard results; a rerun skips finished shards. null: no resume.
-    resume_dir: str | None = "data/03_primary/filtering/scores"
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, f"scoring.batch_size must be >= 1, got {self.batch_size}")
@@ -124,9 +123,7 @@ class PackingParams:
     #: a hub id or local directory = the trained model's, counted as Open-Qwen2VL does
     #: (BOS + "\n" + caption + EOS; its packing uses Qwen/Qwen2.5-1.5B-Instruct's).
     tokenizer: str | None = None
-    #: Where the WebDataset shards are written (replaced as a whole).
-    shard_dir: str = "data/05_model_input/filtering/packed"
-    #: Shard layout.
+    #: Shard layout (the shards are the catalog's ``filtering_packed_shards``).
     shards: ShardParams = field(default_factory=ShardParams)
 
     def __post_init__(self) -> None:

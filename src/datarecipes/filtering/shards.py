@@ -6,14 +6,19 @@ image bytes exactly as read. Images are never resized to a square: the reference
 (``sequence_packing_image_to_pil.py``) resized both sides to 384, distorting every non-square
 image; here the original bytes are kept, or, with ``max_image_side``, the image is shrunk with
 its aspect ratio kept. The reference saved pickles; tar shards load without running code.
+
+:func:`pack_shards` lays the bins out (no I/O); the catalog's ``filtering_packed_shards``
+(:class:`datarecipes.io.shards.PackedShardsDataset`) writes them.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,20 +67,68 @@ def _image_bytes(row: dict, max_side: int) -> tuple[bytes, str]:
         return buffer.getvalue(), "png"
 
 
-def write_packed_shards(samples: pd.DataFrame, lengths: np.ndarray, packing: Packing,
-                        directory: str | Path, params: ShardParams) -> pd.DataFrame:
-    """Write the packed bins of ``samples`` under ``directory``; returns the sample index.
+@dataclass(frozen=True)
+class _Bin:
+    number: int
+    members: np.ndarray  # row indices into the samples, in token-offset order
+
+
+class PackedShards(Mapping[str, Iterable[dict[str, Any]]]):
+    """Packed sequences as WebDataset shards, not yet written: shard file name → its records.
+
+    Built by :func:`pack_shards` (no I/O); :class:`~datarecipes.io.shards.PackedShardsDataset` writes it. A shard's
+    records are made when it is iterated: each image is read (and shrunk, with
+    ``max_image_side``) then, so a large pool's image bytes are never all held in memory.
+    """
+
+    def __init__(self, rows: list[dict[str, Any]], ids: np.ndarray, lengths: np.ndarray,
+                 packing: Packing, shards: dict[str, list[_Bin]], max_image_side: int) -> None:
+        self._rows, self._ids, self._lengths = rows, ids, lengths
+        self._packing, self._shards, self._max_side = packing, shards, max_image_side
+
+    def __getitem__(self, shard: str) -> Iterable[dict[str, Any]]:
+        bins = self._shards[shard]
+        return (self._record(b) for b in bins)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shards)
+
+    def __len__(self) -> int:
+        return len(self._shards)
+
+    def _record(self, b: _Bin) -> dict[str, Any]:
+        record: dict[str, Any] = {"__key__": f"{b.number:09d}"}
+        for slot, i in enumerate(b.members):
+            try:
+                data, ext = _image_bytes(self._rows[i], self._max_side)
+            except OSError as err:
+                raise OSError(
+                    f"packing: image of {self._ids[i]!r} ({image_where(self._rows[i])}) became "
+                    f"unreadable after scoring: {err}"
+                ) from err
+            record[f"{slot:03d}.{ext}"] = data
+        record["json"] = json.dumps({
+            "sample_ids": self._ids[b.members].tolist(),
+            "captions": [str(self._rows[i][CAPTION_COLUMN]) for i in b.members],
+            "lengths": [int(x) for x in self._lengths[b.members]],
+            "offsets": [int(x) for x in self._packing.offset[b.members]],
+            "capacity": self._packing.capacity,
+        }).encode("utf-8")
+        return record
+
+
+def pack_shards(samples: pd.DataFrame, lengths: np.ndarray, packing: Packing,
+                params: ShardParams) -> tuple[PackedShards, pd.DataFrame]:
+    """The packed bins of ``samples`` as WebDataset shards (written by the catalog's
+    :class:`~datarecipes.io.shards.PackedShardsDataset`), and the sample index.
 
     ``samples`` has ``image_id``, ``image_path`` and ``caption`` columns (and, for images
     inside tar shards or parquet cells, the columns :func:`encoded_image` reads), row-aligned with
-    ``lengths`` and ``packing``. The directory is replaced atomically as a whole, so readers
-    never see a half-written set of shards. The index has one row per kept sample:
+    ``lengths`` and ``packing``. Bins go to shards in bin order, ``bins_per_shard`` each
+    (``shard-000000.tar``, ...). The index has one row per kept sample:
     ``image_id → shard file, bin, slot (position in the bin), token offset, length``.
     """
-    import webdataset as wds
-
-    from datarecipes.io.atomic import atomic_path
-
+    lengths = np.asarray(lengths)
     kept = np.flatnonzero(packing.kept)
     # Bin by bin, samples in offset order (the order they occupy the sequence).
     order = kept[np.lexsort((packing.offset[kept], packing.bin[kept]))]
@@ -83,35 +136,13 @@ def write_packed_shards(samples: pd.DataFrame, lengths: np.ndarray, packing: Pac
     starts = np.flatnonzero(np.r_[True, bin_of[1:] != bin_of[:-1]]) if len(order) else []
     ends = np.r_[starts[1:], len(order)] if len(order) else []
     ids = samples[ID_COLUMN].astype(str).to_numpy()
-    rows = samples.to_dict("records")
-    captions = samples[CAPTION_COLUMN].to_numpy()
+    shards: dict[str, list[_Bin]] = {}
     shard_of_bin: dict[int, str] = {}
-    with atomic_path(directory) as tmp:
-        tmp.mkdir()
-        with wds.ShardWriter(str(tmp / SHARD_PATTERN), maxcount=params.bins_per_shard,
-                             maxsize=float("inf"), verbose=0, mtime=0.0) as writer:
-            for start, end in zip(starts, ends):
-                members = order[start:end]
-                b = int(bin_of[start])
-                record: dict[str, object] = {"__key__": f"{b:09d}"}
-                for slot, i in enumerate(members):
-                    try:
-                        data, ext = _image_bytes(rows[i], params.max_image_side)
-                    except OSError as err:
-                        raise OSError(
-                            f"packing: image of {ids[i]!r} ({image_where(rows[i])}) became "
-                            f"unreadable after scoring: {err}"
-                        ) from err
-                    record[f"{slot:03d}.{ext}"] = data
-                record["json"] = json.dumps({
-                    "sample_ids": ids[members].tolist(),
-                    "captions": [str(c) for c in captions[members]],
-                    "lengths": [int(x) for x in lengths[members]],
-                    "offsets": [int(x) for x in packing.offset[members]],
-                    "capacity": packing.capacity,
-                }).encode("utf-8")
-                writer.write(record)
-                shard_of_bin[b] = Path(writer.fname).name
+    for position, (start, end) in enumerate(zip(starts, ends)):
+        b = int(bin_of[start])
+        shard = SHARD_PATTERN % (position // params.bins_per_shard)
+        shards.setdefault(shard, []).append(_Bin(b, order[start:end]))
+        shard_of_bin[b] = shard
     index = pd.DataFrame({
         ID_COLUMN: ids[order],
         "shard": [shard_of_bin[int(b)] for b in bin_of],
@@ -119,6 +150,8 @@ def write_packed_shards(samples: pd.DataFrame, lengths: np.ndarray, packing: Pac
         "slot": (np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
                  ).astype(np.int64) if len(order) else np.array([], dtype=np.int64),
         "offset": packing.offset[order].astype(np.int64),
-        "length": np.asarray(lengths)[order].astype(np.int64),
+        "length": lengths[order].astype(np.int64),
     }, columns=list(INDEX_COLUMNS))
-    return index
+    packed = PackedShards(samples.to_dict("records"), ids, lengths, packing, shards,
+                          params.max_image_side)
+    return packed, index
