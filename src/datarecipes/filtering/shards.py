@@ -76,8 +76,8 @@ class _Bin:
 class PackedShards(Mapping[str, Iterable[dict[str, Any]]]):
     """Packed sequences as WebDataset shards, not yet written: shard file name → its records.
 
-    Built by :func:`pack_shards` (no I/O); :class:`~datarecipes.io.shards.PackedShardsDataset` writes it. A shard's
-    records are made when it is iterated: each image is read (and shrunk, with
+    Built by :func:`pack_shards` (no I/O); :class:`~datarecipes.io.shards.PackedShardsDataset`
+    writes it. A shard's records are made when it is iterated: each image is read (and shrunk, with
     ``max_image_side``) then, so a large pool's image bytes are never all held in memory.
     """
 
