@@ -110,6 +110,30 @@ def test_a_run_that_would_write_over_a_source_is_refused(tmp_path):
             check_sources_not_written(pipeline, catalog)
 
 
+
+def test_a_work_directory_inside_a_source_is_refused(tmp_path):
+    """A resumable work directory (an input nodes write into) counts as written."""
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+
+    from datarecipes.io.datasets import DirectoryDataset
+    from datarecipes.io.sources import OptionalFileSource, check_sources_not_written
+
+    mine = tmp_path / "mine"
+    pipeline = Pipeline([Node(lambda s, w: None, ["filtering_source", "work_dir"], None)])
+    for work, create, refused in ((mine / "scores", True, True),
+                                  (tmp_path / "data" / "scores", True, False),
+                                  (mine / "images", False, False)):  # read, not written
+        catalog = DataCatalog({"filtering_source": OptionalFileSource(str(mine)),
+                               "work_dir": DirectoryDataset(str(work), create=create)})
+        if refused:
+            with pytest.raises(ValueError, match="filtering_source is .* writes work_dir"):
+                check_sources_not_written(pipeline, catalog)
+        else:
+            check_sources_not_written(pipeline, catalog)
+        assert not (mine / "scores").exists()  # the check itself creates nothing
+
+
 # ---------------------------------------------------------------------------------------------
 # scm: a folder of CSVs whose class column is not called `label`.
 

@@ -190,6 +190,12 @@ class DirectoryDataset(AbstractDataset[None, str]):
         self._create = create
         self.metadata = metadata
 
+    @property
+    def writes_on_load(self) -> bool:
+        """A work directory (``create: true``) that nodes write into: the source guard checks
+        it like an output (:func:`datarecipes.io.sources.check_sources_not_written`)."""
+        return self._create
+
     def load(self) -> str:
         if self._create:
             self._path.mkdir(parents=True, exist_ok=True)

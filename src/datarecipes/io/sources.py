@@ -110,7 +110,11 @@ def check_sources_not_written(pipeline: Any, catalog: Any) -> None:
             sources[name] = dataset.path
     if not sources:
         return
-    for output in sorted(pipeline.all_outputs()):
+    # Outputs, and inputs that are written into (a resumable work directory, ``create: true``).
+    written = sorted(pipeline.all_outputs()) + sorted(
+        name for name in pipeline.inputs()
+        if getattr(catalog.get(name), "writes_on_load", False))
+    for output in written:
         target = _output_path(catalog.get(output, fallback_to_runtime_pattern=True))
         if target is None:
             continue
