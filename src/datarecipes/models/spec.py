@@ -2,9 +2,9 @@
 
 Parameters reference models through one shared section, ``models`` in
 ``conf/base/parameters_models.yml`` (merged key by key with ``conf/gpu``, ``conf/local`` and
-``--params``), one :class:`ModelParams` per role. A pipeline's node takes ``params:models`` or
-``params:models.<role>`` and builds the spec with :meth:`ModelParams.from_params`; switching every
-pipeline from the CPU presets to real checkpoints is then one ``--env gpu``. Because the merge
+``--params``), one :class:`ModelParams` per role. A pipeline's node takes the role it uses,
+``params:models.<role>``, as a built :class:`ModelParams` (the start-up hook builds it);
+switching every pipeline from the CPU presets to real checkpoints is then one ``--env gpu``. Because the merge
 keeps the base layer's ``preset`` beside a later layer's ``name_or_path``, ``name_or_path``
 wins whenever it is set.
 """
@@ -107,10 +107,8 @@ class ModelParams:
             )
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | ModelParams, where: str) -> ModelParams:
-        """Build a spec from a parameters mapping (a ``ModelParams`` passes through)."""
-        if isinstance(params, ModelParams):
-            return params
+    def from_params(cls, params: Mapping[str, Any], where: str) -> ModelParams:
+        """Build a spec from a parameters mapping (``where`` prefixes every error)."""
         return from_params(cls, params, where)
 
 
