@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from matplotlib.figure import Figure
 
 from datarecipes.config import ParameterError, from_params
 from datarecipes.experiments.scm_params import ScmExperimentParams
+from datarecipes.hooks import child_run_pattern
 from datarecipes.pipelines.scm_experiment.nodes import (
     SUITES,
     compare_seeds,
@@ -17,6 +19,7 @@ from datarecipes.pipelines.scm_experiment.nodes import (
 )
 from datarecipes.pipelines.scm_experiment.pipeline import create_pipeline, design, namespace
 from datarecipes.tabular.params import ScmParams, ScmTrainingParams
+from tests.helpers import PROJECT_ROOT
 
 SEEDS = [0, 1, 2, 3, 4, 5]
 SHOTS = [8, 16, 32]
@@ -136,3 +139,14 @@ def test_the_shipped_design_builds_every_seed():
     for seed in seeds:
         assert f"{namespace(seed)}.scm_experiment_train_tabular_lm" in names
         assert f"{namespace(seed)}.scm_experiment_evaluate_lm_heldout_prior" in names
+
+
+def test_each_seed_logs_into_its_own_child_run():
+    config = yaml.safe_load((PROJECT_ROOT / "conf/base/tracking.yml").read_text())
+    patterns = [child_run_pattern(t) for t in config["mlflow"]["child_runs"]]
+    for seed in (0, 12):
+        ns = namespace(seed)
+        matches = [p.match(ns) for p, template in patterns
+                   if template == "scm_experiment.seed_{seed}"]
+        assert len(matches) == 1 and matches[0]["seed"] == str(seed)
+    assert not any(p.match("scm_experiment_compare") for p, _ in patterns)
