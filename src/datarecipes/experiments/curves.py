@@ -95,6 +95,8 @@ def curve_plot(summary: pd.DataFrame, metric: str, xlabel: str, *, log_x: bool =
                                 linewidth=0)
         if log_x and len(part) and (part["x"] > 0).all():
             ax.set_xscale("log", base=2)
+        ticks = sorted(part["x"].unique())
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])  # the measured points, not 2^k
         ax.set_xlabel(xlabel)
         ax.set_ylabel(metric)
         ax.set_title(f"{panel}: mean over seeds, {CONFIDENCE:.0%} bootstrap band", fontsize=9)
