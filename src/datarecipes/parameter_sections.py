@@ -14,6 +14,7 @@ from datarecipes import engines  # generation
 from datarecipes.config import PARAMETER_SECTIONS, parameters_section
 from datarecipes.dedup import params as dedup_params  # dedup, decontamination
 from datarecipes.experiments import params as experiment_params  # thinklite_experiment
+from datarecipes.experiments import scm_params as scm_experiment_params  # scm_experiment
 from datarecipes.filtering import params as filtering_params  # filtering
 from datarecipes.mcts import search, selection  # mcts_difficulty, hard_sample_selection
 from datarecipes.models import spec  # models
@@ -32,8 +33,8 @@ parameters_section("thinklite_warm_start")(SFTParams)
 parameters_section("thinklite_grpo")(GRPOParams)
 
 #: The modules whose import registers their sections (kept referenced for readers and linters).
-SCHEMA_MODULES = (engines, dedup_params, experiment_params, filtering_params, search, selection,
-                  spec, provision_dedup, provision_params, scenes_params, tabular_params,
-                  curation, thinklite_params)
+SCHEMA_MODULES = (engines, dedup_params, experiment_params, scm_experiment_params,
+                  filtering_params, search, selection, spec, provision_dedup, provision_params,
+                  scenes_params, tabular_params, curation, thinklite_params)
 
 __all__ = ["PARAMETER_SECTIONS", "SCHEMA_MODULES"]
