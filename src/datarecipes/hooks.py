@@ -236,6 +236,11 @@ class MlflowTrackingHook:
             params.update(flatten({name.removeprefix("params:"): catalog.load(name)}))
         extra = run_params.get("runtime_params") or run_params.get("extra_params") or {}
         tag_keys = [k for k in self._config.get("tag_params", []) or [] if k in params]
+        if any(pattern.match(node.namespace or "") for node in pipeline.nodes
+               for pattern, _ in self._child_patterns):
+            # An experiment: its child runs vary the seeds and arms, so a tag parameter's base
+            # value (scm_training.seed=0) would mislabel the parent.
+            tag_keys = []
 
         mark_killed_runs(mlflow.tracking.MlflowClient(), [experiment.experiment_id])
         mlflow.start_run(

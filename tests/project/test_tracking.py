@@ -119,11 +119,12 @@ def test_experiment_namespaces_log_into_child_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("DATARECIPES_TRACKING", raising=False)
     hook = MlflowTrackingHook()
-    hook._config = {"experiment": "children", "tag_params": []}
+    hook._config = {"experiment": "children", "tag_params": ["exp.seed"]}
     hook._child_patterns = [child_run_pattern("exp.{arm}.seed_{seed}")]
-    pipeline = Pipeline([Node(lambda x: x, "params:exp", "out", name="n")])
+    pipeline = Pipeline([Node(lambda x: x, "params:exp", "out", name="n",
+                              namespace="exp.mcts.seed_0")])
     catalog = DataCatalog()
-    catalog["params:exp"] = {"arms": ["mcts", "random"]}
+    catalog["params:exp"] = {"arms": ["mcts", "random"], "seed": 0}
     hook.before_pipeline_run({"pipeline_name": "exp"}, pipeline, catalog)
     for arm, seed, accuracy in [("mcts", 0, 0.5), ("mcts", 1, 0.25), ("random", 0, 0.75)]:
         namespace = f"exp.{arm}.seed_{seed}"
@@ -141,6 +142,7 @@ def test_experiment_namespaces_log_into_child_runs(tmp_path, monkeypatch):
     runs = client.search_runs([experiment.experiment_id])
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     children = {r.info.run_name: r for r in runs if r is not parent}
+    assert parent.info.run_name == "exp"  # no base seed in an experiment's own name
     assert set(children) == {"exp arm=mcts seed=0", "exp arm=mcts seed=1",
                              "exp arm=random seed=0"}
     for name, child in children.items():
