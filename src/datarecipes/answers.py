@@ -3,7 +3,8 @@
 ThinkLite's evaluation takes the last ``\\boxed{}`` and does a substring match (methods.md §1);
 substring matching calls "1" correct for "10", so we compare normalised answers for equality
 instead: numbers by value, option letters in any of their spellings ("A", "(A)", "A.",
-"option A", or the option's full text), case and whitespace folded, LaTeX wrappers dropped.
+"option A", or the option's full text), case and whitespace folded, LaTeX wrappers dropped,
+and a count written as a word read as its number (ProVision words some counts: "two" = "2").
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ _LAST_OPTION = re.compile(r"(?:^|[\s(\[])\(?([A-H])\)?(?=[\s.,:;)\]]|$)")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox)\s*\{([^{}]*)\}")
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+#: Counts written as words, as ProVision's counting generators sometimes answer them.
+_NUMBER_WORDS = {word: str(i) for i, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
 
 
 def extract_boxed(text: str) -> str | None:
@@ -84,8 +89,8 @@ def normalize_answer(answer: str) -> str:
     number = _parse_number(text)
     if number is not None:
         return f"{number:.6g}" if not number.is_integer() else str(int(number))
-    text = re.sub(r"\s+", " ", text).lower()
-    return text.strip("\"' ")
+    text = re.sub(r"\s+", " ", text).lower().strip("\"' ")
+    return _NUMBER_WORDS.get(text, text)
 
 
 def _option_letter(answer: str, options: Sequence[str] | None) -> str | None:
