@@ -77,7 +77,8 @@ def _run(pipeline_name: str, pipeline: Pipeline, params: Mapping[str, Any],
 
 
 def _node(func, outputs: Sequence[str], name: str, namespace: str | None = None) -> Node:
-    return Node(func, None, list(outputs), name=name, namespace=namespace)
+    outs = outputs[0] if len(outputs) == 1 else list(outputs)  # one output: not a list
+    return Node(func, None, outs, name=name, namespace=namespace)
 
 
 def plant_thinklite(values: Mapping[tuple[str, int], float], *, baseline: str = "random",

@@ -132,3 +132,19 @@ def test_metric_column_is_unambiguous():
         mr.metric_column(runs, "accuracy")
     with pytest.raises(KeyError, match="no child-run metric"):
         mr.metric_column(runs, "f1")
+
+
+def test_the_tracking_uri_is_resolved_as_the_hook_resolves_it(tmp_path, monkeypatch):
+    from datarecipes.hooks import project_tracking_config, tracking_uri
+    from tests.helpers import PROJECT_ROOT
+
+    config = project_tracking_config(PROJECT_ROOT)
+    assert "thinklite_experiment.{arm}.seed_{seed}" in config["child_runs"]
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert config["tracking_uri"] is None
+    assert tracking_uri(config, tmp_path) == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert tracking_uri({"tracking_uri": "sqlite:///elsewhere.db"}, tmp_path) == (
+        "sqlite:///elsewhere.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///from-env.db")
+    assert tracking_uri({"tracking_uri": "sqlite:///elsewhere.db"}, tmp_path) == (
+        "sqlite:///from-env.db")
