@@ -16,14 +16,6 @@ VALUES = {(a, s): 0.4 + 0.02 * s + {"mcts": 0.05, "random": 0.0, "all": -0.1}[a]
           + (0.01 * s * s if a == "all" else 0.0) for a in ARMS for s in SEEDS}
 
 
-@pytest.fixture
-def uri(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("DATARECIPES_TRACKING", raising=False)
-    return uri
-
-
 def test_child_runs_and_tables_are_the_logged_ones(uri):
     plant_thinklite({k: v - 0.2 for k, v in VALUES.items()})  # an older run
     plant_thinklite(VALUES)
@@ -104,6 +96,11 @@ def test_no_run_names_the_uri_and_the_pipeline(tmp_path, uri):
                        r"'datarecipes' at sqlite:///.*mlflow\.db; run `kedro run "
                        r"--pipelines=scm_experiment`"):
         mr.load_experiment(uri, "scm_experiment")
+    with pytest.raises(mr.NoRunError, match=r"no finished thinklite_experiment run of env "
+                       r"'gpu' .*run `kedro run -e gpu --pipelines=thinklite_experiment`"):
+        mr.load_experiment(uri, "thinklite_experiment", env="gpu")
+    assert mr.latest_parent_run(uri, "thinklite_experiment", env="local").data.tags[
+        "kedro_env"] == "local"
     with pytest.raises(mr.NoRunError, match="there is no experiment 'other'"):
         mr.latest_parent_run(uri, "thinklite_experiment", experiment="other")
 

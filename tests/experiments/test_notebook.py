@@ -39,14 +39,6 @@ def execute(uri: str):
     return outputs, text
 
 
-@pytest.fixture
-def uri(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("DATARECIPES_TRACKING", raising=False)
-    return uri
-
-
 def _stat(text: str, line_start: str) -> tuple[float, float, float]:
     """``mean [low, high]`` of the printed line that starts with ``line_start``."""
     line = next(line for line in text.splitlines() if line.strip().startswith(line_start))

@@ -138,33 +138,38 @@ def _quote(value: str) -> str:
 
 
 def latest_parent_run(tracking_uri: str, pipeline: str, *,
-                      experiment: str = DEFAULT_EXPERIMENT):
-    """The latest ``FINISHED`` run tagged ``pipeline = <pipeline>`` that is not a child run.
+                      experiment: str = DEFAULT_EXPERIMENT, env: str | None = None):
+    """The latest ``FINISHED`` run tagged ``pipeline = <pipeline>`` that is not a child run
+    (with ``env``: only runs of that Kedro environment, tag ``kedro_env``, e.g. ``smollm2``).
 
     Raises :class:`NoRunError` naming the tracking URI, the experiment and the pipeline (and
     the unfinished runs it saw) when there is none. A missing ``sqlite`` database is reported,
     not created.
     """
     where = f"experiment {experiment!r} at {tracking_uri}"
-    hint = f"run `kedro run --pipelines={pipeline}` first (with tracking on)"
+    env_flag = f" -e {env}" if env else ""
+    hint = f"run `kedro run{env_flag} --pipelines={pipeline}` first (with tracking on)"
+    wanted = f"tags.pipeline = {_quote(pipeline)}" + (
+        f" and tags.kedro_env = {_quote(env)}" if env else "")
+    what = f"{pipeline} run" + (f" of env {env!r}" if env else "")
     db = _sqlite_path(tracking_uri)
     if db is not None and not db.is_file():
-        raise NoRunError(f"no finished {pipeline} run: the tracking database {db} does not "
+        raise NoRunError(f"no finished {what}: the tracking database {db} does not "
                          f"exist (tracking URI {tracking_uri}); {hint}")
     client = _client(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        raise NoRunError(f"no finished {pipeline} run: there is no {where}; {hint}")
+        raise NoRunError(f"no finished {what}: there is no {where}; {hint}")
     ids = [found.experiment_id]
-    runs = _search(client, ids, f"tags.pipeline = {_quote(pipeline)} and "
-                   "attributes.status = 'FINISHED'", ["attributes.start_time DESC"])
+    runs = _search(client, ids, f"{wanted} and attributes.status = 'FINISHED'",
+                   ["attributes.start_time DESC"])
     for run in runs:
         if PARENT_TAG not in run.data.tags:
             return run
-    others = sorted({r.info.status for r in _search(
-        client, ids, f"tags.pipeline = {_quote(pipeline)}") if PARENT_TAG not in r.data.tags})
+    others = sorted({r.info.status for r in _search(client, ids, wanted)
+                     if PARENT_TAG not in r.data.tags})
     seen = f" (only {', '.join(others)} ones)" if others else ""
-    raise NoRunError(f"no finished {pipeline} run in {where}{seen}; {hint}")
+    raise NoRunError(f"no finished {what} in {where}{seen}; {hint}")
 
 
 def _fields(template: str) -> list[str]:
@@ -232,9 +237,11 @@ def run_plots(tracking_uri: str, run_id: str) -> list[str]:
 
 
 def load_experiment(tracking_uri: str, pipeline: str, *,
-                    experiment: str = DEFAULT_EXPERIMENT) -> ExperimentResults:
-    """The latest finished run of ``pipeline``: parent, child runs, logged tables, plots."""
-    run = latest_parent_run(tracking_uri, pipeline, experiment=experiment)
+                    experiment: str = DEFAULT_EXPERIMENT, env: str | None = None,
+                    ) -> ExperimentResults:
+    """The latest finished run of ``pipeline`` (of Kedro environment ``env``, if given):
+    parent, child runs, logged tables, plots (:func:`latest_parent_run`)."""
+    run = latest_parent_run(tracking_uri, pipeline, experiment=experiment, env=env)
     run_id = run.info.run_id
     return ExperimentResults(
         tracking_uri=tracking_uri, experiment=experiment, pipeline=pipeline, run=run,
@@ -269,7 +276,9 @@ def arm_comparison(results: ExperimentResults, *, metric: str | None = None,
     section = results.pipeline
     metric = metric or results.param(f"{section}.metric")
     baseline = baseline or results.param(f"{section}.baseline")
-    arms = list(arms or results.param(f"{section}.arms") or [])
+    logged_arms = results.param(f"{section}.arms")
+    # (a list parameter longer than the hook's 500 characters is logged truncated: unparsed)
+    arms = list(arms or (logged_arms if isinstance(logged_arms, list) else []))
     if metric is None or baseline is None:
         raise KeyError(f"run {results.run_id} has no {section}.metric / {section}.baseline "
                        "parameter: pass metric= and baseline=")
