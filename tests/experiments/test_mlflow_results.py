@@ -145,3 +145,18 @@ def test_the_tracking_uri_is_resolved_as_the_hook_resolves_it(tmp_path, monkeypa
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///from-env.db")
     assert tracking_uri({"tracking_uri": "sqlite:///elsewhere.db"}, tmp_path) == (
         "sqlite:///from-env.db")
+
+
+def test_the_module_imports_neither_kedro_nor_mlflow_until_used():
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import PROJECT_ROOT
+
+    code = ("import sys, datarecipes.experiments.mlflow_results; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'kedro', 'mlflow'}))")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "src")}  # this checkout's package
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "[]"
