@@ -40,6 +40,7 @@ from kedro.framework.hooks import hook_impl
 
 from datarecipes.config import from_params
 from datarecipes.parameter_sections import PARAMETER_SECTIONS
+from datarecipes.tracking_context import DEFAULT_EXPERIMENT
 from datarecipes.tracking_context import NODE_NAMESPACE as _NODE_NAMESPACE
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,31 @@ def _git(*args: str, cwd: Path) -> str | None:
     return out.stdout.strip()
 
 
+def tracking_uri(config: Mapping[str, Any], project_path: Path) -> str:
+    """Where a run of the project is tracked: ``$MLFLOW_TRACKING_URI``, else ``tracking_uri``
+    of the ``mlflow`` section of ``conf/*/tracking.yml`` (``config``), else
+    ``sqlite:///<project_path>/mlflow.db``. The hook and the notebooks both resolve it here."""
+    return (
+        os.environ.get("MLFLOW_TRACKING_URI")
+        or config.get("tracking_uri")
+        or f"sqlite:///{Path(project_path) / 'mlflow.db'}"
+    )
+
+
+def project_tracking_config(project_path: Path, env: str | None = None) -> dict[str, Any]:
+    """The ``mlflow`` section of the project's tracking configuration in ``env`` (default:
+    ``local`` over ``base``), loaded as ``kedro run`` loads it (the settings' config loader),
+    for a reader outside a run (a notebook); ``{}`` when there is none."""
+    from datarecipes import settings
+
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(Path(project_path) / "conf"), env=env, **settings.CONFIG_LOADER_ARGS)
+    try:
+        return dict(loader["tracking"].get("mlflow", {}) or {})
+    except KeyError:
+        return {}
+
+
 class MlflowTrackingHook:
     """One MLflow run per ``kedro run``, in the experiment named in ``conf/*/tracking.yml``."""
 
@@ -220,13 +246,8 @@ class MlflowTrackingHook:
             return  # under `accelerate launch` only the main process tracks the run
         import mlflow
 
-        uri = (
-            os.environ.get("MLFLOW_TRACKING_URI")
-            or self._config.get("tracking_uri")
-            or f"sqlite:///{self._project_path / 'mlflow.db'}"
-        )
-        mlflow.set_tracking_uri(uri)
-        experiment = mlflow.set_experiment(self._config.get("experiment", "datarecipes"))
+        mlflow.set_tracking_uri(tracking_uri(self._config, self._project_path))
+        experiment = mlflow.set_experiment(self._config.get("experiment", DEFAULT_EXPERIMENT))
         names = run_params.get("pipeline_names") or [run_params.get("pipeline_name")]
         names = [n for n in names if n] or ["__default__"]
         pipeline_label = "+".join(names)

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import contextvars
 
+#: The MLflow experiment of every run when ``conf/*/tracking.yml`` names none (the hook writes
+#: into it, :mod:`datarecipes.experiments.mlflow_results` reads from it).
+DEFAULT_EXPERIMENT = "datarecipes"
+
 #: Namespace of the node now running ("" outside namespaces).
 NODE_NAMESPACE: contextvars.ContextVar[str] = contextvars.ContextVar("node_namespace", default="")
 
