@@ -19,6 +19,7 @@ from datarecipes.io.thinklite import ThinkLiteBenchmarksDataset
 from datarecipes.mcts import MctsParams, SelectionParams
 from datarecipes.models import ModelParams
 from datarecipes.pipelines.thinklite.nodes import (
+    answer_accuracy_table,
     benchmark_sets,
     compare_strategies,
     select_training_set,
@@ -108,21 +109,19 @@ def test_random_keeps_as_many_as_mcts():
     })
     counts = {}
     for strategy in ("mcts", "random"):
-        selected, metrics, _, _, accuracy = select_training_set(
-            pool, difficulty, "unused", POLICY, GenerationParams(),
-            SelectionParams(strategy=strategy, iters_threshold=3), ThinkLiteMctsParams(),
-        )
+        config = SelectionParams(strategy=strategy, iters_threshold=3)
+        accuracy = answer_accuracy_table(pool, "unused", POLICY, GenerationParams(), config,
+                                         ThinkLiteMctsParams())
+        assert accuracy.empty  # no accuracy baseline outside strategy accuracy
+        selected, metrics, _, _ = select_training_set(pool, difficulty, accuracy, config)
         counts[strategy] = (len(selected), set(selected["sample_id"]))
         assert metrics["num_selected"] == len(selected)
-        assert accuracy.empty  # no accuracy baseline outside strategy accuracy
     hard = sum(it is None or it > 3 for it in iters)  # unsolved, or solved after iteration 3
     assert counts["random"][0] == counts["mcts"][0] == hard
     assert counts["random"][1] != counts["mcts"][1]
     with pytest.raises(ValueError, match="kept none"):
-        select_training_set(pool, difficulty.assign(solved=True, iters=0), "unused",
-                            POLICY, GenerationParams(),
-                            SelectionParams(strategy="mcts", iters_threshold=3),
-                            ThinkLiteMctsParams())
+        select_training_set(pool, difficulty.assign(solved=True, iters=0), accuracy,
+                            SelectionParams(strategy="mcts", iters_threshold=3))
 
 
 def test_each_ablation_namespace_gets_its_strategy_and_errors_name_the_ablation_file():

@@ -111,3 +111,20 @@ def test_arms_keep_their_counts_and_seeds_reach_selection_and_grpo(run):
     row = overlap[(overlap.seed == 0) & (overlap.arm_a == "mcts") & (overlap.arm_b == "all")]
     mcts0 = set(catalog.load(f"{namespace('mcts', 0)}.thinklite_selected")["sample_id"])
     assert row["shared"].iloc[0] == len(mcts0)  # all contains mcts's set
+
+
+def test_the_accuracy_arm_samples_its_answers_once_for_every_seed(run):
+    catalog = run
+    pipeline = create_pipeline(arms=ARMS, seeds=SEEDS)
+    samplers = [n for n in pipeline.nodes if n.name.endswith("answer_accuracy")]
+    assert sorted(n.name for n in samplers) == sorted(["thinklite_experiment_answer_accuracy"] + [
+        f"{namespace(a, s)}.thinklite_answer_accuracy"
+        for a in ARMS if a != "accuracy" for s in SEEDS])
+    shared = catalog.load("thinklite_experiment_accuracy_table")
+    assert sorted(shared["sample_id"]) == sorted(catalog.load("thinklite_pool")["sample_id"])
+    for seed in SEEDS:
+        selected = catalog.load(f"{namespace('accuracy', seed)}.thinklite_selected")
+        low = shared.loc[shared["accuracy"] <= 1.0, "sample_id"]  # tiny max_accuracy: 1.0
+        assert set(selected["sample_id"]) == set(low)
+        # The other arms ran no baseline: their own tables are empty.
+        assert catalog.load(f"{namespace('mcts', seed)}.thinklite_accuracy_table").empty

@@ -4,9 +4,9 @@ Parameters reference models through one shared section, ``models`` in
 ``conf/base/parameters_models.yml`` (merged key by key with ``conf/gpu``, ``conf/local`` and
 ``--params``), one :class:`ModelParams` per role. A pipeline's node takes the role it uses,
 ``params:models.<role>``, as a built :class:`ModelParams` (the start-up hook builds it);
-switching every pipeline from the CPU presets to real checkpoints is then one ``--env gpu``. Because the merge
-keeps the base layer's ``preset`` beside a later layer's ``name_or_path``, ``name_or_path``
-wins whenever it is set.
+switching every pipeline from the CPU presets to real checkpoints is then one ``--env gpu``.
+Because the merge keeps the base layer's ``preset`` beside a later layer's
+``name_or_path``, ``name_or_path`` wins whenever it is set.
 """
 
 from __future__ import annotations

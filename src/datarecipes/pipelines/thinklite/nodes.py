@@ -290,32 +290,45 @@ def score_pool_difficulty(
     return difficulty, pool_metrics, histogram
 
 
-def select_training_set(
+def answer_accuracy_table(
     pool: pd.DataFrame,
-    difficulty: pd.DataFrame,
     warm_start_checkpoint: Checkpoint,
     policy_model: ModelParams,
     engine: GenerationParams,
     config: SelectionParams,
     run: ThinkLiteMctsParams,
-) -> tuple[pd.DataFrame, dict[str, float], Figure, Figure, pd.DataFrame]:
+) -> pd.DataFrame:
+    """The accuracy baseline's per-question accuracy of the warm start
+    (``thinklite_accuracy_table``): ``num_answers`` sampled answers per pool question at
+    ``run``'s batch size on its executor; empty unless ``config.strategy`` is ``accuracy``.
+
+    Its own node, apart from the selection, so that an experiment samples it once for all
+    its seeds, as it searches the MCTS table once."""
+    if config.strategy != "accuracy":
+        return pd.DataFrame({"sample_id": pd.Series([], dtype=str),
+                             "accuracy": pd.Series([], dtype=float),
+                             "skip_reason": pd.Series([], dtype=object)})
+    policy = PolicySource.of(warm_start_checkpoint, policy_model, engine)
+    return answer_accuracy(
+        mcts_rows(pool), policy.step_policy, config, batch_size=run.batch_size,
+        executor=make_executor(run.executor),
+    )
+
+
+def select_training_set(
+    pool: pd.DataFrame,
+    difficulty: pd.DataFrame,
+    accuracy: pd.DataFrame,
+    config: SelectionParams,
+) -> tuple[pd.DataFrame, dict[str, float], Figure, Figure]:
     """The GRPO training set chosen by ``config.strategy`` (``hard_sample_selection``; the
     ablation's namespaces get ``thinklite_ablation.<strategy>``), its statistics, difficulty
-    histogram, question-type shares and the accuracy baseline's table
-    (``thinklite_accuracy_table``: empty unless the strategy is ``accuracy``, whose answers
-    are sampled at ``run``'s batch size on its executor)."""
-    accuracy = None
-    if config.strategy == "accuracy":
-        policy = PolicySource.of(warm_start_checkpoint, policy_model, engine)
-        accuracy = answer_accuracy(
-            mcts_rows(pool), policy.step_policy, config, batch_size=run.batch_size,
-            executor=make_executor(run.executor),
-        )
-    selected = select_hard_samples(pool, config, difficulty=difficulty, accuracy=accuracy)
-    if accuracy is None:
-        accuracy = pd.DataFrame({"sample_id": pd.Series([], dtype=str),
-                                 "accuracy": pd.Series([], dtype=float),
-                                 "skip_reason": pd.Series([], dtype=object)})
+    histogram and question-type shares. ``accuracy`` is :func:`answer_accuracy_table`'s
+    output, read by strategy ``accuracy`` only."""
+    selected = select_hard_samples(
+        pool, config, difficulty=difficulty,
+        accuracy=accuracy if config.strategy == "accuracy" else None,
+    )
     if selected.empty:
         raise ValueError(
             f"hard_sample_selection (strategy {config.strategy!r}) kept none of the "
@@ -324,7 +337,7 @@ def select_training_set(
         )
     max_iterations = int(difficulty["iterations_run"].max()) if len(difficulty) else 1
     metrics, histogram, types = selection_report(selected, len(pool), max(max_iterations, 1))
-    return selected, metrics, histogram, types, accuracy
+    return selected, metrics, histogram, types
 
 
 def grpo_on_selection(

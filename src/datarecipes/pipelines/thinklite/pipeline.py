@@ -19,6 +19,7 @@ from __future__ import annotations
 from kedro.pipeline import Node, Pipeline
 
 from datarecipes.pipelines.thinklite.nodes import (
+    answer_accuracy_table,
     benchmark_sets,
     build_ledger,
     build_question_sets,
@@ -116,14 +117,19 @@ def strategy_nodes() -> Pipeline:
     return Pipeline(
         [
             Node(
+                answer_accuracy_table,
+                inputs=["thinklite_pool", "thinklite_warm_start_checkpoint",
+                        "params:models.policy", "params:generation",
+                        "params:hard_sample_selection", "params:thinklite_mcts"],
+                outputs="thinklite_accuracy_table",
+                name="thinklite_answer_accuracy",
+            ),
+            Node(
                 select_training_set,
-                inputs=["thinklite_pool", "thinklite_difficulty",
-                        "thinklite_warm_start_checkpoint", "params:models.policy",
-                        "params:generation", "params:hard_sample_selection",
-                        "params:thinklite_mcts"],
+                inputs=["thinklite_pool", "thinklite_difficulty", "thinklite_accuracy_table",
+                        "params:hard_sample_selection"],
                 outputs=["thinklite_selected", "thinklite_selection_metrics",
-                         "thinklite_selection_difficulty_plot", "thinklite_selection_type_plot",
-                         "thinklite_accuracy_table"],
+                         "thinklite_selection_difficulty_plot", "thinklite_selection_type_plot"],
                 name="thinklite_select",
             ),
             Node(

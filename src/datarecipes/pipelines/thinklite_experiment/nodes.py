@@ -43,6 +43,14 @@ def run_parameters(
             dataclasses.replace(grpo, seed=seed))
 
 
+def accuracy_arm_selection(params: ExperimentParams) -> SelectionParams:
+    """The accuracy arm's selection section, with its own seed: the seed of the answers
+    sampled once for every run of the arm."""
+    if "accuracy" not in params.selection:
+        raise ValueError(f"{FILE}: thinklite_experiment.selection has no arm 'accuracy'")
+    return params.selection["accuracy"]
+
+
 def run_key(kind: str, arm: str, seed: int) -> str:
     """The keyword under which :func:`compare_runs` receives one run's ``kind`` output."""
     return f"{kind}__{arm}__{seed}"

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from kedro.pipeline import Node, Pipeline
 
 from datarecipes.experiments.params import design
+from datarecipes.pipelines.thinklite.nodes import answer_accuracy_table
 from datarecipes.pipelines.thinklite.pipeline import (
     SHARED_INPUTS,
     SHARED_PARAMETERS,
@@ -26,6 +27,7 @@ from datarecipes.pipelines.thinklite.pipeline import (
     strategy_nodes,
 )
 from datarecipes.pipelines.thinklite_experiment.nodes import (
+    accuracy_arm_selection,
     compare_runs,
     run_key,
     run_parameters,
@@ -51,8 +53,16 @@ def _rewired(node: Node) -> Node:
     return node._copy(inputs=inputs)
 
 
+#: The accuracy arm's per-question accuracy, sampled once for every seed (as the MCTS table is).
+SHARED_ACCURACY = "thinklite_experiment_accuracy_table"
+
+
 def run_pipeline(arm: str, seed: int) -> Pipeline:
-    """Parameters → select → GRPO → evaluate of one arm × seed, in its namespace."""
+    """Parameters → select → GRPO → evaluate of one arm × seed, in its namespace.
+
+    The ``accuracy`` arm reads the shared :data:`SHARED_ACCURACY` table instead of sampling
+    its own: the warm start's answer accuracy is, like its MCTS difficulty, a property of the
+    shared warm start, so the arm's seeds vary its GRPO run, as they do ``mcts``'s."""
     parameters = Node(
         # update_wrapper: a bare partial has no __name__ for Kedro's logs.
         functools.update_wrapper(functools.partial(run_parameters, arm=arm, seed=seed),
@@ -61,10 +71,31 @@ def run_pipeline(arm: str, seed: int) -> Pipeline:
         outputs=list(RUN_INPUTS.values()),
         name="thinklite_experiment_run_parameters",
     )
-    nodes = [parameters] + [_rewired(n) for n in strategy_nodes().nodes]
-    shared = {p: p for p in SHARED_PARAMETERS | {"params:thinklite_experiment"}}
-    return Pipeline(nodes, namespace=namespace(arm, seed), inputs=SHARED_INPUTS,
-                    parameters=shared)
+    strategy = strategy_nodes().nodes
+    inputs = {i: i for i in SHARED_INPUTS}
+    if arm == "accuracy":
+        strategy = [n for n in strategy if n.name != "thinklite_answer_accuracy"]
+        inputs["thinklite_accuracy_table"] = SHARED_ACCURACY
+    nodes = Pipeline([parameters] + [_rewired(n) for n in strategy])
+    # Only the shared parameters these nodes read (the accuracy arm reads no params:thinklite_mcts).
+    shared = {p: p for p in SHARED_PARAMETERS | {"params:thinklite_experiment"}
+              if p in nodes.inputs()}
+    return Pipeline(nodes, namespace=namespace(arm, seed), inputs=inputs, parameters=shared)
+
+
+def accuracy_nodes() -> Pipeline:
+    """The accuracy arm's table, sampled once with ``thinklite_experiment.selection.accuracy``
+    (its own seed, not a run's)."""
+    return Pipeline([
+        Node(accuracy_arm_selection, inputs="params:thinklite_experiment",
+             outputs="thinklite_experiment_accuracy_selection",
+             name="thinklite_experiment_accuracy_selection"),
+        Node(answer_accuracy_table,
+             inputs=["thinklite_pool", "thinklite_warm_start_checkpoint",
+                     "params:models.policy", "params:generation",
+                     "thinklite_experiment_accuracy_selection", "params:thinklite_mcts"],
+             outputs=SHARED_ACCURACY, name="thinklite_experiment_answer_accuracy"),
+    ])
 
 
 def create_pipeline(arms: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
@@ -96,4 +127,5 @@ def create_pipeline(arms: Sequence[str] | None = None, seeds: Sequence[int] | No
             name="thinklite_experiment_compare",
         )
     runs = [run_pipeline(a, s) for a in arms for s in seeds]
-    return shared_nodes() + sum(runs, Pipeline([])) + Pipeline([comparison])
+    shared = shared_nodes() + (accuracy_nodes() if "accuracy" in arms else Pipeline([]))
+    return shared + sum(runs, Pipeline([])) + Pipeline([comparison])
