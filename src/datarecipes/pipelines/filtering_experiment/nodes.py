@@ -157,7 +157,8 @@ def arm_pairs(encoded_pool: EncodedPairs, arms: pd.DataFrame, arm: str) -> Encod
 def with_mean_recall(metrics: Mapping[str, float], recall_at: tuple[int, ...]
                      ) -> dict[str, float]:
     """``metrics`` plus ``mean_recall_at_k`` (image→text and text→image) per k and
-    ``mean_recall`` over both directions and every k (the R-sum of retrieval papers / 2k)."""
+    ``mean_recall`` over both directions and every k (retrieval papers' R-sum divided by
+    2 × the number of k)."""
     out = dict(metrics)
     for k in recall_at:
         out[f"mean_recall_at_{k}"] = (out[f"image_to_text_recall_at_{k}"]
