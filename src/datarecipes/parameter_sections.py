@@ -13,6 +13,7 @@ from __future__ import annotations
 from datarecipes import engines  # generation
 from datarecipes.config import PARAMETER_SECTIONS, parameters_section
 from datarecipes.dedup import params as dedup_params  # dedup, decontamination
+from datarecipes.experiments import filtering_params as filtering_exp_params  # filtering_experiment
 from datarecipes.experiments import params as experiment_params  # thinklite_experiment
 from datarecipes.experiments import scm_params as scm_experiment_params  # scm_experiment
 from datarecipes.filtering import params as filtering_params  # filtering
@@ -33,7 +34,8 @@ parameters_section("thinklite_warm_start")(SFTParams)
 parameters_section("thinklite_grpo")(GRPOParams)
 
 #: The modules whose import registers their sections (kept referenced for readers and linters).
-SCHEMA_MODULES = (engines, dedup_params, experiment_params, scm_experiment_params,
+SCHEMA_MODULES = (engines, dedup_params, experiment_params, filtering_exp_params,
+                  scm_experiment_params,
                   filtering_params, search, selection, spec, provision_dedup, provision_params,
                   scenes_params, tabular_params, curation, thinklite_params)
 

@@ -20,7 +20,7 @@ from datarecipes.config import require
 from datarecipes.executors import LocalExecutor
 from datarecipes.filtering.clip_score import decoder_for
 from datarecipes.filtering.inputs import ID_COLUMN, SUCCESS, input_columns
-from datarecipes.models.clip import LoadedClip
+from datarecipes.models.clip import LoadedClip, load_clip
 
 logger = logging.getLogger(__name__)
 
@@ -156,3 +156,27 @@ def retrieval_recall(loaded: LoadedClip, data: EncodedPairs, ks: tuple[int, ...]
         metrics[f"image_to_text_recall_at_{k}"] = float((rank_i2t < k).float().mean())
         metrics[f"text_to_image_recall_at_{k}"] = float((rank_t2i < k).float().mean())
     return metrics
+
+
+def pretrain_clip(model: str, data: EncodedPairs, heldout: EncodedPairs,
+                  training: ClipTrainParams, recall_at: tuple[int, ...] = (1, 5)
+                  ) -> tuple[dict[str, float], list[float]]:
+    """Train CLIP ``model`` from scratch on ``data`` and measure its held-out retrieval:
+    (``pairs``, ``steps``, ``samples_seen``, ``final_loss`` and :func:`retrieval_recall` on
+    ``heldout``; the loss per step).
+
+    The initialisation is seeded by ``training.seed`` (as the batch order is), so two calls
+    with one seed differ only in their data. ``samples_seen`` = steps × pairs per step, the
+    compute DataComp holds equal across filters.
+    """
+    torch.manual_seed(training.seed)
+    loaded = load_clip(model)
+    losses = train_clip_contrastive(loaded, data, training)
+    metrics = {
+        "pairs": float(len(data.ids)),
+        "steps": float(len(losses)),
+        "samples_seen": float(len(losses) * min(training.batch_size, len(data.ids))),
+        "final_loss": float(np.mean(losses[-10:])),
+        **retrieval_recall(loaded, heldout, recall_at),
+    }
+    return metrics, losses

@@ -21,7 +21,7 @@ from datarecipes.dedup.params import DecontaminationParams, DedupParams
 from datarecipes.engines import GenerationParams
 from datarecipes.executors import ExecutorParams, make_executor
 from datarecipes.filtering.clip_score import score_clip, split_embeddings
-from datarecipes.filtering.clip_train import encode_pairs, retrieval_recall, train_clip_contrastive
+from datarecipes.filtering.clip_train import encode_pairs, pretrain_clip, train_clip_contrastive
 from datarecipes.filtering.decisions import decision_metrics, decision_table
 from datarecipes.filtering.dedup import (
     caption_signatures,
@@ -387,18 +387,19 @@ def pretrain_comparison(pool: pd.DataFrame, kept_pairs: pd.DataFrame, heldout_pa
     variants = {"unfiltered": pool, "filtered": kept_pairs}
     chosen = ["unfiltered", "filtered"] if pretrain.data == "both" else [pretrain.data]
     metrics: dict[str, Any] = {"skipped": 0.0}
-    heldout = None
+    # Decoding needs only the model's preprocessing, which is the same for every variant;
+    # each variant's model is a fresh one, seeded alike (pretrain_clip).
+    preprocessing = load_clip(pretrain.model)
+    heldout = encode_pairs(heldout_pairs, preprocessing, num_workers=executor.num_workers)
     for name in chosen:
-        torch.manual_seed(pretrain.training.seed)
-        loaded = load_clip(pretrain.model)
-        data = encode_pairs(variants[name], loaded, num_workers=executor.num_workers)
-        if heldout is None:
-            heldout = encode_pairs(heldout_pairs, loaded, num_workers=executor.num_workers)
-        losses = train_clip_contrastive(loaded, data, pretrain.training)
-        metrics[f"{name}.pairs"] = float(len(data.ids))
-        metrics[f"{name}.final_loss"] = float(np.mean(losses[-10:]))
-        for key, value in retrieval_recall(loaded, heldout, pretrain.recall_at).items():
-            metrics[f"{name}.{key}"] = value
+        data = encode_pairs(variants[name], preprocessing, num_workers=executor.num_workers)
+        run, _ = pretrain_clip(pretrain.model, data, heldout, pretrain.training,
+                               pretrain.recall_at)
+        metrics[f"{name}.pairs"] = run["pairs"]
+        metrics[f"{name}.final_loss"] = run["final_loss"]
+        for key, value in run.items():
+            if "recall" in key:
+                metrics[f"{name}.{key}"] = value
     if len(chosen) == 2:
         for key in [k.split(".", 1)[1] for k in metrics if k.startswith("filtered.")]:
             if "recall" in key:
