@@ -6,9 +6,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from datarecipes.config import from_params, parameters_section, require
+from datarecipes.config import parameters_section, require
+from datarecipes.experiments.sections import check_seeds_and_resamples, section_from_file
 
 #: The file that defines the section, under the configuration's ``base`` environment.
 FILE = "parameters_filtering_experiment.yml"
@@ -60,9 +59,7 @@ class FilteringExperimentParams:
     bootstrap_seed: int = 0
 
     def __post_init__(self) -> None:
-        require(bool(self.seeds), "seeds must list at least one seed")
-        require(len(set(self.seeds)) == len(self.seeds), f"seeds repeat a value: {self.seeds}")
-        require(all(s >= 0 for s in self.seeds), f"seeds must be >= 0, got {self.seeds}")
+        check_seeds_and_resamples(self.seeds, self.bootstrap_resamples)
         require(all(0 < f < 1 for f in self.kept_fractions),
                 f"kept_fractions must lie strictly between 0 and 1 (1.0 is the "
                 f"{UNFILTERED!r} arm), got {self.kept_fractions}")
@@ -78,8 +75,6 @@ class FilteringExperimentParams:
         require(METRIC_PATTERN.fullmatch(self.metric) is not None,
                 f"metric {self.metric!r} is not a retrieval metric: mean_recall or "
                 "(image_to_text|text_to_image|mean)_recall_at_<k>")
-        require(self.bootstrap_resamples >= 100,
-                f"bootstrap_resamples must be >= 100, got {self.bootstrap_resamples}")
 
     @property
     def sweep(self) -> dict[str, float]:
@@ -96,10 +91,5 @@ def design(conf_dir: str | Path = "conf/base") -> tuple[list[str], list[int]]:
     """Arms and seeds of ``<conf_dir>/parameters_filtering_experiment.yml`` (the section's
     defaults when the file is not there), for building the pipeline before Kedro loads any
     parameter (a pipeline's nodes are fixed first); the start-up hook checks it again."""
-    path = Path(conf_dir) / FILE
-    raw = {}
-    if path.is_file():
-        raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(
-            "filtering_experiment") or {}
-    params = from_params(FilteringExperimentParams, raw, where=f"{path}: filtering_experiment")
+    params = section_from_file(FilteringExperimentParams, conf_dir, FILE, "filtering_experiment")
     return params.arms, list(params.seeds)

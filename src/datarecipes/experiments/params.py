@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from datarecipes.config import from_params, parameters_section, require
+from datarecipes.config import parameters_section, require
+from datarecipes.experiments.sections import check_seeds_and_resamples, section_from_file
 from datarecipes.mcts import SelectionParams
 
 #: The file that defines the section, under the configuration's ``base`` environment.
@@ -51,15 +50,11 @@ class ExperimentParams:
     def __post_init__(self) -> None:
         require(bool(self.arms), "arms must name at least one arm")
         require(len(set(self.arms)) == len(self.arms), f"arms repeat a name: {self.arms}")
-        require(bool(self.seeds), "seeds must list at least one seed")
-        require(len(set(self.seeds)) == len(self.seeds), f"seeds repeat a value: {self.seeds}")
-        require(all(s >= 0 for s in self.seeds), f"seeds must be >= 0, got {self.seeds}")
+        check_seeds_and_resamples(self.seeds, self.bootstrap_resamples)
         require(self.baseline in self.arms,
                 f"baseline {self.baseline!r} is not one of the arms {self.arms}")
         missing = [a for a in self.arms if a not in self.selection]
         require(not missing, f"selection has no entry for arm(s) {missing}")
-        require(self.bootstrap_resamples >= 100,
-                f"bootstrap_resamples must be >= 100, got {self.bootstrap_resamples}")
         counted = {a: self.selection[a] for a in self.arms
                    if self.selection[a].strategy in ("mcts", "random", "diverse")}
         # random and diverse keep as many samples as the mcts rule: one threshold for all.
@@ -77,10 +72,5 @@ def design(conf_dir: str | Path = "conf/base") -> tuple[list[str], list[int]]:
     For building the pipeline, before Kedro has loaded any parameter (a pipeline's nodes are
     fixed first): the whole section is checked here, as the start-up hook checks it again.
     """
-    path = Path(conf_dir) / FILE
-    raw = {}
-    if path.is_file():
-        raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(
-            "thinklite_experiment") or {}
-    params = from_params(ExperimentParams, raw, where=f"{path}: thinklite_experiment")
+    params = section_from_file(ExperimentParams, conf_dir, FILE, "thinklite_experiment")
     return list(params.arms), list(params.seeds)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from datarecipes.config import from_params, parameters_section, require
+from datarecipes.config import parameters_section, require
+from datarecipes.experiments.sections import check_seeds_and_resamples, section_from_file
 from datarecipes.tabular.baselines import ALL_BASELINES
 
 #: The file that defines the section, under the configuration's ``base`` environment.
@@ -48,9 +47,7 @@ class ScmExperimentParams:
     bootstrap_seed: int = 0
 
     def __post_init__(self) -> None:
-        require(bool(self.seeds), "seeds must list at least one seed")
-        require(len(set(self.seeds)) == len(self.seeds), f"seeds repeat a value: {self.seeds}")
-        require(all(s >= 0 for s in self.seeds), f"seeds must be >= 0, got {self.seeds}")
+        check_seeds_and_resamples(self.seeds, self.bootstrap_resamples)
         require(bool(self.eval_shots) and all(s >= 1 for s in self.eval_shots)
                 and sorted(set(self.eval_shots)) == list(self.eval_shots),
                 f"eval_shots must be strictly increasing positive integers, got "
@@ -66,8 +63,6 @@ class ScmExperimentParams:
                 "be the training tasks, not held out")
         require(self.metric in ("accuracy", "f1", "auc"),
                 f"metric must be accuracy, f1 or auc, got {self.metric!r}")
-        require(self.bootstrap_resamples >= 100,
-                f"bootstrap_resamples must be >= 100, got {self.bootstrap_resamples}")
 
     @property
     def methods(self) -> list[str]:
@@ -78,9 +73,4 @@ class ScmExperimentParams:
 def design(conf_dir: str | Path = "conf/base") -> list[int]:
     """The seeds of ``<conf_dir>/parameters_scm_experiment.yml`` (the section's default when the
     file is not there), for building the pipeline before Kedro loads any parameter."""
-    path = Path(conf_dir) / FILE
-    raw = {}
-    if path.is_file():
-        raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(
-            "scm_experiment") or {}
-    return list(from_params(ScmExperimentParams, raw, where=f"{path}: scm_experiment").seeds)
+    return list(section_from_file(ScmExperimentParams, conf_dir, FILE, "scm_experiment").seeds)
