@@ -2,10 +2,10 @@
 
 Each ``plant_*`` runs a Kedro pipeline shaped like the experiment's — planted per arm × seed
 evaluation nodes in the experiment's namespaces, then the experiment's real comparison node
-(``compare_runs``, ``compare_seeds``; filtering's by its conventions: ``compare_arms`` and
-``curve_summary``) — with :class:`datarecipes.hooks.MlflowTrackingHook` registered on the
-runner and the pipeline start/end called as ``kedro run`` calls them. So the parent run, its
-child runs, their metrics and the CSV tables are exactly what a tracked ``kedro run`` logs.
+(each pipeline's ``compare_runs`` / ``compare_seeds``) — with
+:class:`datarecipes.hooks.MlflowTrackingHook` registered on the runner and the pipeline
+start/end called as ``kedro run`` calls them. So the parent run, its child runs, their metrics
+and the CSV tables are exactly what a tracked ``kedro run`` logs.
 """
 
 from __future__ import annotations
@@ -22,20 +22,23 @@ from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 
 from datarecipes.config import from_params
-from datarecipes.experiments import compare_arms, summary_metrics
-from datarecipes.experiments.curves import curve_plot, curve_summary
+from datarecipes.experiments.filtering_params import (
+    FILTERED,
+    UNFILTERED,
+    FilteringExperimentParams,
+)
 from datarecipes.experiments.params import ExperimentParams
 from datarecipes.experiments.scm_params import ScmExperimentParams
+from datarecipes.filtering.params import FilterParams, PretrainParams
 from datarecipes.hooks import MlflowTrackingHook, child_run_pattern, project_tracking_config
+from datarecipes.pipelines.filtering_experiment.nodes import compare_runs as filtering_compare
+from datarecipes.pipelines.filtering_experiment.nodes import run_key as filtering_run_key
 from datarecipes.pipelines.scm_experiment.nodes import SUITES, compare_seeds
 from datarecipes.pipelines.scm_experiment.nodes import run_key as scm_run_key
 from datarecipes.pipelines.thinklite_experiment.nodes import compare_runs, run_key
 from datarecipes.tabular.evaluate import summary_metrics as scm_summary_metrics
 from tests.helpers import PROJECT_ROOT
 
-#: filtering_experiment's child runs, by the same convention as the others (added to the
-#: hook's templates here in case conf/base/tracking.yml does not list it yet).
-FILTERING_TEMPLATE = "filtering_experiment.{arm}.seed_{seed}"
 RESAMPLES = 1000
 
 
@@ -43,11 +46,7 @@ def _hook() -> MlflowTrackingHook:
     hook = MlflowTrackingHook()
     hook._project_path = PROJECT_ROOT
     hook._config = project_tracking_config(PROJECT_ROOT)
-    templates = list(hook._config.get("child_runs") or [])
-    if FILTERING_TEMPLATE not in templates:
-        templates.append(FILTERING_TEMPLATE)
-    hook._config["child_runs"] = templates
-    hook._child_patterns = [child_run_pattern(t) for t in templates]
+    hook._child_patterns = [child_run_pattern(t) for t in hook._config.get("child_runs") or []]
     return hook
 
 
@@ -156,47 +155,38 @@ def plant_scm(tables: Mapping[tuple[str, int], pd.DataFrame]) -> None:
     _run("scm_experiment", Pipeline(nodes), {"scm_experiment": params})
 
 
-def _filtering_compare(params: Mapping[str, Any], **runs: Mapping[str, Any]):
-    """filtering_experiment's comparison by the experiments' conventions: the per-arm table
-    (``compare_arms``) and retrieval vs kept fraction (``curve_summary``, one arm)."""
-    metric = params["metric"]
-    rows, sweep = [], []
-    for key, metrics in runs.items():
-        _, arm, seed = key.split("__")
-        rows.append({"arm": arm, "seed": int(seed), metric: metrics[metric]})
-        for fraction, value in metrics["sweep"].items():
-            sweep.append({"panel": "held-out retrieval", "x": fraction, "arm": "filtered",
-                          "seed": int(seed), metric: value})
-    per_run, sweep = pd.DataFrame(rows), pd.DataFrame(sweep)
-    summary = compare_arms(per_run, metric, params["baseline"], arms=params["arms"],
-                           resamples=params["bootstrap_resamples"])
-    curve = curve_summary(sweep, metric, ["filtered"], resamples=params["bootstrap_resamples"])
-    return (summary_metrics(summary), summary, per_run, sweep, curve,
-            curve_plot(curve, metric, "kept fraction", log_x=False))
-
-
-def plant_filtering(values: Mapping[tuple[str, int], float],
-                    sweep: Mapping[int, Mapping[float, float]], *,
-                    metric: str = "recall_at_5") -> None:
-    """A ``filtering_experiment`` run: arm × seed retrieval ``values`` and, per seed, the
-    retrieval at each kept fraction (``sweep``)."""
-    arms = list(dict.fromkeys(a for a, _ in values))
-    nodes, inputs = [], {"params": "params:filtering_experiment"}
+def plant_filtering(values: Mapping[tuple[str, int], float], *,
+                    kept_fractions: Sequence[float] = (0.5,), heldout: int = 100) -> None:
+    """A ``filtering_experiment`` run whose arm × seed held-out ``mean_recall`` are ``values``
+    (arms ``unfiltered``, ``filtered`` and the ``top_<f>`` of ``kept_fractions``), compared
+    by the pipeline's own ``compare_runs``; every arm saw the same 640 samples."""
+    experiment = FilteringExperimentParams(
+        seeds=sorted({s for _, s in values}), kept_fractions=list(kept_fractions),
+        bootstrap_resamples=RESAMPLES)
+    assert {a for a, _ in values} == set(experiment.arms), experiment.arms
+    fraction = {**experiment.sweep, FILTERED: 0.7, UNFILTERED: 1.0}
+    selection = pd.DataFrame({"arm": experiment.arms,
+                              "pairs": [round(200 * fraction[a]) for a in experiment.arms],
+                              "kept_fraction": [fraction[a] for a in experiment.arms],
+                              "corrupted_share": [0.3 * fraction[a] for a in experiment.arms]})
+    nodes = [_node(lambda: selection, ["filtering_experiment_selection_table"], "select")]
+    inputs = {"experiment": "params:filtering_experiment",
+              "selection": "filtering_experiment_selection_table",
+              "filters": "params:filtering.filter", "pretrain": "params:filtering.pretrain"}
     for (arm, seed), value in values.items():
         ns = f"filtering_experiment.{arm}.seed_{seed}"
-        out = {metric: value, "sweep": dict(sweep[seed])} if arm == "filtered" else \
-            {metric: value, "sweep": {}}
-        nodes.append(_node(lambda o=out: {metric: o[metric]}, [f"{ns}.filtering_eval_metrics"],
-                           "evaluate", ns))
-        nodes.append(_node(lambda o=out: o, [f"{ns}.run_result"], "result", ns))
-        inputs[f"run__{arm}__{seed}"] = f"{ns}.run_result"
+        metrics = {"mean_recall": value, "pairs": float(selection.set_index("arm").loc[
+            arm, "pairs"]), "steps": 10.0, "samples_seen": 640.0, "epochs": 1.0,
+                   "final_loss": 1.0, "heldout_pairs": float(heldout)}
+        nodes.append(_node(lambda m=metrics: m, [f"{ns}.pretrain_metrics"], "pretrain", ns))
+        inputs[filtering_run_key(arm, seed)] = f"{ns}.pretrain_metrics"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
-        nodes.append(Node(_filtering_compare, inputs, [
+        nodes.append(Node(filtering_compare, inputs, [
             "filtering_experiment_metrics", "filtering_experiment_table",
-            "filtering_experiment_runs_table", "filtering_experiment_points_table",
-            "filtering_experiment_sweep_table",
-            "filtering_experiment_sweep_plot"], name="filtering_experiment_compare"))
-    params = {"arms": arms, "seeds": sorted({s for _, s in values}), "metric": metric,
-              "baseline": "unfiltered", "bootstrap_seed": 0, "bootstrap_resamples": RESAMPLES}
-    _run("filtering_experiment", Pipeline(nodes), {"filtering_experiment": params})
+            "filtering_experiment_runs_table", "filtering_experiment_by_metric_table",
+            "filtering_experiment_retrieval_plot", "filtering_experiment_markdown"],
+            name="filtering_experiment_compare"))
+    _run("filtering_experiment", Pipeline(nodes), {
+        "filtering_experiment": experiment, "filtering.filter": FilterParams(),
+        "filtering.pretrain": PretrainParams()})

@@ -17,9 +17,8 @@ from tests.helpers import PROJECT_ROOT
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "experiments.ipynb"
 THINKLITE = {(a, s): 0.30 + 0.03 * s + {"mcts": 0.06, "random": 0.0}[a]
              for a in ("mcts", "random") for s in (0, 1)}
-FILTERING = {(a, s): 0.20 + 0.05 * s + {"filtered": 0.04, "unfiltered": 0.0}[a]
-             for a in ("filtered", "unfiltered") for s in (0, 1)}
-SWEEP = {s: {0.1: 0.10 + 0.01 * s, 0.5: 0.20 + 0.01 * s, 1.0: 0.15 + 0.01 * s} for s in (0, 1)}
+FILTERING = {(a, s): 0.20 + 0.05 * s + {"filtered": 0.04, "unfiltered": 0.0, "top_50": 0.02}[a]
+             for a in ("unfiltered", "filtered", "top_50") for s in (0, 1)}
 
 
 def execute(uri: str):
@@ -51,30 +50,28 @@ def test_notebook_draws_every_experiment_from_mlflow(uri):
     plant_scm({(suite, seed): scm_table(
         lambda m, t, shots, seed=seed: 0.5 + 0.1 * seed + (0.002 * shots if m == "lm" else 0))
         for suite in ("heldout_prior", "real_tables") for seed in (0, 1)})
-    plant_filtering(FILTERING, SWEEP)
+    plant_filtering(FILTERING)
     outputs, text = execute(uri)
 
     assert "skipped" not in text
     assert "Traceback" not in text and not any(o.get("output_type") == "error" for o in outputs)
     # Child runs reproduce each logged table: per-arm tables and both curves.
     for name in ("thinklite_experiment per-arm table", "filtering_experiment per-arm table",
-                 "scm_experiment_curve_table", "filtering_experiment_sweep_table"):
+                 "scm_experiment_curve_table"):
         assert f"{name}: recomputed from MLflow equals the logged table" in text, name
     # The printed per-arm means are the planted ones (mean over the two seeds).
     for arm in ("mcts", "random"):
         mean = np.mean([THINKLITE[arm, s] for s in (0, 1)])
         assert _stat(text, f"{arm}: accuracy")[0] == pytest.approx(mean, abs=5e-4)
-    assert _stat(text, "filtered: recall_at_5")[0] == pytest.approx(0.265, abs=5e-4)
+    assert _stat(text, "filtered: mean_recall")[0] == pytest.approx(0.265, abs=5e-4)
+    assert _stat(text, "top_50: mean_recall")[0] == pytest.approx(0.245, abs=5e-4)
     assert "Δ vs random 0.060 [0.060, 0.060] (excludes 0)" in text
-    # Retrieval vs kept fraction: the mean over seeds at each planted fraction.
-    sweep = next(line for line in text.splitlines() if "held-out retrieval / filtered" in line)
-    for fraction, value in ((0.1, 0.105), (0.5, 0.205), (1, 0.155)):
-        assert f"{fraction:g}: {value:.3f}" in sweep
+    assert "Δ vs unfiltered 0.040 [0.040, 0.040] (excludes 0)" in text
     # scm: lm on the real tables at 32 shots, 0.5 + 0.1 seed + 0.064, over seeds 0 and 1.
     real = next(line for line in text.splitlines() if line.strip().startswith("real_tables / lm"))
     assert "32: 0.614" in real
     # Plots: thinklite 2 (means, differences), scm 2 (curve, differences vs shots),
-    # filtering 3 (means, differences, sweep).
+    # filtering 3 (means, differences, retrieval vs kept fraction).
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 7
 
 
