@@ -222,8 +222,8 @@ def test_a_pipeline_run_spends_no_search_on_planted_duplicates(planted, tiny_wor
     heldout[["sample_id", "image", "question", "answer"]].to_parquet(heldout_source)
     pipeline = create_pipeline().only_nodes(
         "thinklite_question_sets", "thinklite_inputs", "thinklite_curate_pool",
-        "thinklite_warm_start", "thinklite_mcts_difficulty", "thinklite_select",
-        "thinklite_ledger")
+        "thinklite_warm_start", "thinklite_mcts_difficulty", "thinklite_answer_accuracy",
+        "thinklite_select", "thinklite_ledger")
     datasets = {
         "provision_questions": MemoryDataset(questions),
         "thinklite_scene_root": MemoryDataset(scene_root),
