@@ -86,6 +86,15 @@ def encode_pairs(pairs: pd.DataFrame, loaded: LoadedClip, *, batch_size: int = 2
     )
 
 
+def subset_pairs(encoded: EncodedPairs, ids) -> EncodedPairs:
+    """The pairs of ``encoded`` whose id is in ``ids``, in ``encoded``'s order, without decoding
+    again; ``skipped`` counts the ids that ``encoded`` lacks (they did not decode)."""
+    wanted = {str(i) for i in ids}
+    index = np.flatnonzero(np.isin(encoded.ids.astype(str), list(wanted)))
+    return EncodedPairs(ids=encoded.ids[index], pixels=encoded.pixels[index],
+                        tokens=encoded.tokens[index], skipped=len(wanted) - len(index))
+
+
 def _learning_rate(step: int, params: ClipTrainParams) -> float:
     if step < params.warmup_steps:
         return params.learning_rate * (step + 1) / params.warmup_steps

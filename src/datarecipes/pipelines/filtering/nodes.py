@@ -21,7 +21,12 @@ from datarecipes.dedup.params import DecontaminationParams, DedupParams
 from datarecipes.engines import GenerationParams
 from datarecipes.executors import ExecutorParams, make_executor
 from datarecipes.filtering.clip_score import score_clip, split_embeddings
-from datarecipes.filtering.clip_train import encode_pairs, pretrain_clip, train_clip_contrastive
+from datarecipes.filtering.clip_train import (
+    encode_pairs,
+    pretrain_clip,
+    subset_pairs,
+    train_clip_contrastive,
+)
 from datarecipes.filtering.decisions import decision_metrics, decision_table
 from datarecipes.filtering.dedup import (
     caption_signatures,
@@ -384,15 +389,18 @@ def pretrain_comparison(pool: pd.DataFrame, kept_pairs: pd.DataFrame, heldout_pa
     if skip is not None:
         logger.info("filtering: filtered-vs-unfiltered pretraining skipped: %s", skip)
         return {"skipped": 1.0, "skip_reason": skip}
-    variants = {"unfiltered": pool, "filtered": kept_pairs}
     chosen = ["unfiltered", "filtered"] if pretrain.data == "both" else [pretrain.data]
     metrics: dict[str, Any] = {"skipped": 0.0}
     # Decoding needs only the model's preprocessing, which is the same for every variant;
-    # each variant's model is a fresh one, seeded alike (pretrain_clip).
+    # each variant's model is a fresh one, seeded alike (pretrain_clip). The kept pairs are
+    # pool pairs in pool order: decoded once, with the pool when it is trained on too.
     preprocessing = load_clip(pretrain.model)
     heldout = encode_pairs(heldout_pairs, preprocessing, num_workers=executor.num_workers)
+    decoded = encode_pairs(pool if "unfiltered" in chosen else kept_pairs, preprocessing,
+                           num_workers=executor.num_workers)
+    variants = {"unfiltered": decoded, "filtered": subset_pairs(decoded, kept_pairs[ID_COLUMN])}
     for name in chosen:
-        data = encode_pairs(variants[name], preprocessing, num_workers=executor.num_workers)
+        data = variants[name]
         run, _ = pretrain_clip(pretrain.model, data, heldout, pretrain.training,
                                pretrain.recall_at)
         metrics[f"{name}.pairs"] = run["pairs"]

@@ -25,7 +25,12 @@ from datarecipes.experiments.filtering_params import (
     FilteringExperimentParams,
 )
 from datarecipes.experiments.stats import CONFIDENCE
-from datarecipes.filtering.clip_train import EncodedPairs, encode_pairs, pretrain_clip
+from datarecipes.filtering.clip_train import (
+    EncodedPairs,
+    encode_pairs,
+    pretrain_clip,
+    subset_pairs,
+)
 from datarecipes.filtering.evaluation import CORRUPTED_COLUMN
 from datarecipes.filtering.inputs import ID_COLUMN, SUCCESS
 from datarecipes.filtering.params import FilterParams, PretrainParams
@@ -146,12 +151,7 @@ def arm_pairs(encoded_pool: EncodedPairs, arms: pd.DataFrame, arm: str) -> Encod
     if column not in arms:
         raise ValueError(f"filtering_experiment_arms has no arm {arm!r} "
                          f"(arms: {[c[len(IN):] for c in arms if c.startswith(IN)]})")
-    wanted = set(arms.loc[arms[column].to_numpy(dtype=bool), ID_COLUMN].astype(str))
-    mask = np.isin(encoded_pool.ids.astype(str), list(wanted))
-    index = np.flatnonzero(mask)
-    return EncodedPairs(ids=encoded_pool.ids[index], pixels=encoded_pool.pixels[index],
-                        tokens=encoded_pool.tokens[index],
-                        skipped=len(wanted) - len(index))
+    return subset_pairs(encoded_pool, arms.loc[arms[column].to_numpy(dtype=bool), ID_COLUMN])
 
 
 def with_mean_recall(metrics: Mapping[str, float], recall_at: tuple[int, ...]
