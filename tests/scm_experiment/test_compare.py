@@ -14,6 +14,7 @@ from datarecipes.hooks import child_run_pattern
 from datarecipes.pipelines.scm_experiment.nodes import (
     SUITES,
     compare_seeds,
+    lm_answer_spread,
     run_key,
     run_parameters,
 )
@@ -150,3 +151,30 @@ def test_each_seed_logs_into_its_own_child_run():
                    if template == "scm_experiment.seed_{seed}"]
         assert len(matches) == 1 and matches[0]["seed"] == str(seed)
     assert not any(p.match("scm_experiment_compare") for p, _ in patterns)
+
+
+def test_answer_spread_counts_the_cells_the_lm_answered_with_one_label():
+    # Seed 0 answers label 0 on every row of every real table; seed 1 varies its answers on
+    # t2 only; the held-out suite varies everywhere.
+    def predictions(suite: str, seed: int) -> pd.DataFrame:
+        rows = []
+        for name in TABLES:
+            for shots in SHOTS:
+                varied = suite == "heldout_prior" or (seed == 1 and name == "t2")
+                rows += [{"dataset": name, "method": "lm", "shots": shots, "seed": 40,
+                          "row": i, "label": i % 2 if varied else 0} for i in range(10)]
+        return pd.DataFrame(rows)
+
+    two = experiment(seeds=[0, 1])
+    metrics, table = lm_answer_spread(
+        two, **{run_key(s, seed): predictions(s, seed) for s in SUITES for seed in [0, 1]})
+    real = table[table.suite == "real_tables"].set_index(["shots", "seed"])
+    assert (real.xs(0, level="seed")["one_label_cells"] == 3).all()
+    assert (real.xs(1, level="seed")["one_label_cells"] == 2).all()
+    assert (real["cells"] == 3).all()
+    assert metrics["real_tables/shots_8/one_label_share"] == pytest.approx((1 + 2 / 3) / 2)
+    assert metrics["real_tables/one_label_share"] == pytest.approx(5 / 6)
+    assert metrics["heldout_prior/one_label_share"] == 0.0
+    assert table[table.suite == "heldout_prior"]["top_label_share"].eq(0.5).all()
+    with pytest.raises(ValueError, match="built with runs"):
+        lm_answer_spread(two, **{run_key("real_tables", 0): predictions("real_tables", 0)})

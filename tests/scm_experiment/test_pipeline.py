@@ -90,6 +90,15 @@ def test_every_seed_ran_and_the_comparison_is_the_library_statistics(run):
     assert isinstance(catalog.load("scm_experiment_accuracy_plot"), Figure)
     page = catalog.load("scm_experiment_markdown")
     assert "### real_tables: paired per-seed differences" in page and "blood" in page
+    # The answer spread counts exactly the cells of the seeds' own LM predictions.
+    spread = catalog.load("scm_experiment_answer_spread_table")
+    assert set(spread["seed"]) == set(SEEDS) and set(spread["suite"]) == {"real_tables",
+                                                                          "heldout_prior"}
+    predictions = catalog.load(f"{namespace(1)}.scm_real_tables_lm_predictions")
+    cells = predictions.groupby(["dataset", "shots", "seed"])["label"].nunique()
+    got = spread[(spread.suite == "real_tables") & (spread.seed == 1)]
+    assert got["cells"].sum() == len(cells)
+    assert got["one_label_cells"].sum() == int((cells == 1).sum())
 
 
 def test_each_seed_trains_its_own_model_on_its_own_prior(run):

@@ -1,10 +1,13 @@
-"""Accuracy, macro-F1 and AUC of a table's predictions (the reference's three metrics)."""
+"""Accuracy, macro-F1 and AUC of a table's predictions (the reference's three metrics), and how
+varied a method's answers are."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import f1_score, roc_auc_score
 
 
@@ -39,3 +42,31 @@ def classification_metrics(
         except ValueError:
             auc = float("nan")
     return {"accuracy": accuracy, "f1": f1, "auc": auc}
+
+
+def answer_spread(predictions: pd.DataFrame,
+                  by: Sequence[str] = ("dataset", "shots", "seed")) -> pd.DataFrame:
+    """How varied a method's answers are, per cell ``by`` of its predictions (by default one
+    table at one shot count and row order: the columns of the ``*_lm_predictions`` tables are
+    dataset, shots, seed, row, label).
+
+    One row per cell: ``rows`` answered, ``labels`` (distinct labels given, an unanswered -1
+    counted as one), ``top_label_share`` (share of rows given the most frequent one) and
+    ``one_label`` (every row got the same label). A model whose accuracy does not move with
+    training or shots is often answering one label everywhere; this tells that apart from a
+    model that answers but answers wrong."""
+    keys = list(by)
+    missing = sorted(set(keys + ["label"]) - set(predictions.columns))
+    if missing:
+        raise ValueError(f"answer_spread: predictions lack the columns {missing}")
+    columns = [*keys, "rows", "labels", "top_label_share", "one_label"]
+    if predictions.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = predictions.groupby(keys, sort=True)["label"]
+    out = pd.DataFrame({
+        "rows": grouped.size(),
+        "labels": grouped.nunique(dropna=False),
+        "top_label_share": grouped.agg(lambda s: s.value_counts(dropna=False).iloc[0] / len(s)),
+    }).reset_index()
+    out["one_label"] = out["labels"] == 1
+    return out[columns]

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from datarecipes.experiments.curves import curve_differences, curve_plot, curve_summary
 from datarecipes.experiments.scm_params import FILE, LM, ScmExperimentParams
 from datarecipes.experiments.stats import CONFIDENCE
+from datarecipes.tabular.metrics import answer_spread
 from datarecipes.tabular.params import ScmParams, ScmTrainingParams
 from datarecipes.tabular.prior import generate_tasks
 from datarecipes.tabular.tables import Table
@@ -235,3 +236,33 @@ def compare_seeds(
     page = comparison_page(experiment, curve, differences, points, excluded)
     plot = curve_plot(curve, experiment.metric, "shots")
     return metrics, curve, differences, points, excluded, plot, page
+
+
+def lm_answer_spread(
+    experiment: ScmExperimentParams, **predictions: pd.DataFrame
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """How often the LM answered a whole prompt set with one label: (metrics, table).
+
+    ``predictions`` holds, per suite and seed (:func:`run_key`), that seed's LM predictions
+    (dataset, shots, seed = row order, row, label). The table has one row per suite, shot
+    count and seed: ``cells`` (table × row order evaluated), ``one_label_cells`` (every row
+    given the same label) and ``top_label_share`` (mean share of a cell's rows given its most
+    frequent label). The metrics are, per suite and shot count, the share of one-label cells
+    averaged over seeds. An LM that sits at one accuracy whatever its training and shots is
+    often answering one label everywhere; this says whether it does."""
+    long = _long_table(experiment, {k: v.rename(columns={"seed": "row_order"})
+                                    for k, v in predictions.items()})
+    cells = answer_spread(long, by=["suite", "seed", "dataset", "shots", "row_order"])
+    table = (cells.groupby(["suite", "shots", "seed"], sort=True)
+             .agg(cells=("one_label", "size"), one_label_cells=("one_label", "sum"),
+                  top_label_share=("top_label_share", "mean"))
+             .reset_index())
+    table["one_label_cells"] = table["one_label_cells"].astype(int)
+    metrics: dict[str, float] = {}
+    for (suite, shots), part in table.groupby(["suite", "shots"], sort=True):
+        share = (part["one_label_cells"] / part["cells"]).mean()
+        metrics[f"{suite}/shots_{shots}/one_label_share"] = float(share)
+    for suite, part in table.groupby("suite", sort=True):
+        metrics[f"{suite}/one_label_share"] = float(
+            part["one_label_cells"].sum() / part["cells"].sum())
+    return metrics, table

@@ -4,7 +4,8 @@ Shared: the real tables (``scm``'s loader) and the held-out prior tables. Then f
 in namespace ``scm_experiment.seed_<seed>``: the seed's parameters → a fresh base LM (the
 trainer changes the model it is given, so no seed may start from another's weights) → prior
 tasks → SFT corpus → training → the LM and the baselines on the held-out prior tables and on
-the real tables → per-suite report (``scm``'s nodes, unchanged). A last node compares seeds.
+the real tables → per-suite report (``scm``'s nodes, unchanged). A last node compares seeds;
+another counts how often the LM answered a whole prompt set with one label.
 
 The seeds are read from ``conf/base/parameters_scm_experiment.yml`` when the pipeline is
 created (a Kedro pipeline's nodes are fixed before parameters are loaded); the comparison
@@ -37,6 +38,7 @@ from datarecipes.pipelines.scm_experiment.nodes import (
     SUITES,
     compare_seeds,
     heldout_prior_tables,
+    lm_answer_spread,
     run_key,
     run_parameters,
 )
@@ -111,9 +113,11 @@ def create_pipeline(seeds: Sequence[int] | None = None, **kwargs) -> Pipeline:
     """The seeds' runs and their comparison (default: the seeds in conf/base)."""
     seeds = design() if seeds is None else list(seeds)
     inputs = {"experiment": "params:scm_experiment"}
+    spread_inputs = dict(inputs)
     for seed in seeds:
         for suite in SUITES:
             inputs[run_key(suite, seed)] = f"{namespace(seed)}.scm_{suite}_eval_table"
+            spread_inputs[run_key(suite, seed)] = f"{namespace(seed)}.scm_{suite}_lm_predictions"
     with warnings.catch_warnings():
         # Reading the namespaces' outputs by their dotted names is the point of this node.
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
@@ -125,5 +129,10 @@ def create_pipeline(seeds: Sequence[int] | None = None, **kwargs) -> Pipeline:
                      "scm_experiment_markdown"],
             name="scm_experiment_compare",
         )
+        spread = Node(
+            lm_answer_spread, inputs=spread_inputs,
+            outputs=["scm_experiment_answer_spread_metrics", "scm_experiment_answer_spread_table"],
+            name="scm_experiment_answer_spread",
+        )
     runs = [seed_pipeline(s) for s in seeds]
-    return shared_nodes() + sum(runs, Pipeline([])) + Pipeline([comparison])
+    return shared_nodes() + sum(runs, Pipeline([])) + Pipeline([comparison, spread])
